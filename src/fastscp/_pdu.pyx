@@ -1,0 +1,355 @@
+# cython: language_level=3
+"""PDU framing (PS3.8 §9): an incremental reader and the encoders.
+
+`PDUReader` owns the receive buffer.  The transport reads straight into it
+(`get_buffer()` + `buffer_updated(n)`, like asyncio's BufferedProtocol) and
+then calls `next_event()` until it returns None.  P-DATA-TF PDUs are never
+materialised: their PDVs are handed, as pointers into the buffer, to the
+`PDVAssembler`, which streams data set fragments to the writer.  Python only
+sees whole non-data PDUs, complete command sets and data set ends.
+
+Every length from the wire is checked against the bytes that remain, the
+maximum P-DATA-TF length we announced, and a hard cap for other PDUs.
+"""
+from cpython.buffer cimport PyBUF_WRITE
+from cpython.mem cimport PyMem_Malloc, PyMem_Realloc, PyMem_Free
+from libc.stdint cimport uint32_t
+from libc.string cimport memmove
+
+from fastscp._pdv cimport PDVAssembler
+from fastscp.errors import ProtocolError
+from fastscp.pdus import (
+    AssociateRequest, PresentationContextProposal, UserInformation,
+)
+
+cdef extern from "Python.h":
+    object PyMemoryView_FromMemory(char *mem, Py_ssize_t size, int flags)
+
+#: Largest non-P-DATA PDU accepted (an A-ASSOCIATE-RQ); larger ones abort.
+MAX_ASSOCIATION_PDU = 1024 * 1024
+DEF MIN_FREE = 65536
+DEF MIN_CAPACITY = 262144
+
+
+cdef inline uint32_t _be32(const unsigned char* p) noexcept nogil:
+    return (<uint32_t>p[0] << 24) | (<uint32_t>p[1] << 16) | (<uint32_t>p[2] << 8) | p[3]
+
+
+cdef class PDUReader:
+    """Incremental PDU reader over a preallocated, growable buffer."""
+    cdef unsigned char* _buf
+    cdef Py_ssize_t _cap, _start, _end, _need
+    cdef uint32_t _max_pdata
+    cdef uint32_t _max_other
+    cdef bint _in_pdata
+    cdef Py_ssize_t _pdv_pos, _pdata_end
+    cdef readonly PDVAssembler assembler
+    #: P-DATA-TF PDUs are decoded only while an association is established;
+    #: otherwise they are reported as ("pdu", 4, None) and skipped.
+    cdef public bint pdata_allowed
+
+    def __cinit__(self, uint32_t max_pdata_length, uint32_t max_other_length=MAX_ASSOCIATION_PDU):
+        self._max_pdata = max_pdata_length
+        self._max_other = max_other_length
+        self._cap = max(MIN_CAPACITY, 2 * (<Py_ssize_t>max_pdata_length + 6))
+        self._buf = <unsigned char*>PyMem_Malloc(self._cap)
+        if self._buf == NULL:
+            raise MemoryError()
+        self._start = self._end = self._need = 0
+        self._in_pdata = False
+        self.assembler = PDVAssembler()
+        self.pdata_allowed = False
+
+    def __dealloc__(self):
+        PyMem_Free(self._buf)
+
+    @property
+    def max_pdata_length(self):
+        return self._max_pdata
+
+    @property
+    def buffered(self):
+        """Bytes received and not yet consumed."""
+        return self._end - self._start
+
+    def get_buffer(self):
+        """A writable memoryview of the free space to read into."""
+        cdef Py_ssize_t used, want
+        cdef unsigned char* grown
+        if self._start == self._end and not self._in_pdata:
+            self._start = self._end = 0
+        want = max(<Py_ssize_t>MIN_FREE, self._need)
+        if self._cap - self._end < want and self._start > 0 and not self._in_pdata:
+            used = self._end - self._start
+            memmove(self._buf, self._buf + self._start, used)
+            self._start = 0
+            self._end = used
+        if self._cap - self._start < self._need:
+            grown = <unsigned char*>PyMem_Realloc(self._buf, self._start + self._need)
+            if grown == NULL:
+                raise MemoryError()
+            self._buf = grown
+            self._cap = self._start + self._need
+        if self._cap == self._end:
+            raise ProtocolError("receive buffer full")
+        return PyMemoryView_FromMemory(<char*>(self._buf + self._end), self._cap - self._end, PyBUF_WRITE)
+
+    def buffer_updated(self, Py_ssize_t nbytes):
+        """Tell the reader that nbytes were written into get_buffer()'s view."""
+        if nbytes < 0 or nbytes > self._cap - self._end:
+            raise ValueError("invalid byte count")
+        self._end += nbytes
+
+    def feed(self, data):
+        """Copy data into the buffer (for tests and non-socket transports)."""
+        cdef const unsigned char[::1] view = data
+        cdef Py_ssize_t n = view.shape[0], done = 0, k
+        while done < n:
+            buf = self.get_buffer()
+            k = min(len(buf), n - done)
+            buf[:k] = view[done:done + k]
+            self.buffer_updated(k)
+            done += k
+
+    def next_event(self):
+        """Process buffered bytes up to the next event for Python.
+
+        Returns None when more bytes are needed, or one of
+        ("pdu", pdu_type, payload_bytes) for any PDU but P-DATA-TF,
+        ("command", context_id, command_bytes) when a command set is complete,
+        ("dataset", context_id) when the last data set fragment went to the sink.
+        Raises ProtocolError on malformed input.
+        """
+        cdef Py_ssize_t avail, pos
+        cdef uint32_t length, pdv_len
+        cdef int pdu_type
+        cdef object ev
+        cdef bytes payload
+        while True:
+            if self._in_pdata:
+                while self._pdv_pos < self._pdata_end:
+                    pos = self._pdv_pos
+                    if self._pdata_end - pos < 6:
+                        raise ProtocolError("PDV item truncated in P-DATA-TF PDU")
+                    pdv_len = _be32(self._buf + pos)
+                    if pdv_len < 2:
+                        raise ProtocolError("PDV item length %d is too short" % pdv_len)
+                    if <Py_ssize_t>pdv_len > self._pdata_end - pos - 4:
+                        raise ProtocolError("PDV item length %d overruns its P-DATA-TF PDU" % pdv_len)
+                    self._pdv_pos = pos + 4 + pdv_len
+                    ev = self.assembler.add(self._buf[pos + 4], self._buf[pos + 5],
+                                            self._buf + pos + 6, pdv_len - 2)
+                    if ev is not None:
+                        return ev
+                self._in_pdata = False
+                self._start = self._pdata_end
+            avail = self._end - self._start
+            if avail < 6:
+                self._need = 6
+                return None
+            pdu_type = self._buf[self._start]
+            length = _be32(self._buf + self._start + 2)
+            if pdu_type == 0x04:
+                if length > self._max_pdata:
+                    raise ProtocolError("Illegal PDU Length %d.  Max expected %d" % (length, self._max_pdata))
+                if avail < 6 + <Py_ssize_t>length:
+                    self._need = 6 + length
+                    return None
+                self._need = 0
+                if not self.pdata_allowed:
+                    self._start += 6 + length
+                    return ("pdu", 4, None)
+                if length == 0:
+                    raise ProtocolError("P-DATA-TF PDU without PDV items")
+                self._in_pdata = True
+                self._pdv_pos = self._start + 6
+                self._pdata_end = self._start + 6 + length
+                continue
+            if pdu_type < 0x01 or pdu_type > 0x07:
+                raise ProtocolError("Unrecognized PDU type: %d" % pdu_type)
+            if length > self._max_other:
+                raise ProtocolError("%s PDU too large: %d bytes" % (
+                    "A-ASSOCIATE" if pdu_type == 1 else "PDU type %d" % pdu_type, length))
+            if avail < 6 + <Py_ssize_t>length:
+                self._need = 6 + length
+                return None
+            self._need = 0
+            payload = <bytes>self._buf[self._start + 6:self._start + 6 + length]
+            self._start += 6 + length
+            return ("pdu", pdu_type, payload)
+
+
+# ---------------------------------------------------------------------------
+# A-ASSOCIATE-RQ parsing (PS3.8 §9.3.2); every length is checked.
+
+cdef inline unsigned int _be16(const unsigned char* p) noexcept nogil:
+    return (p[0] << 8) | p[1]
+
+
+cdef str _uid(const unsigned char* p, Py_ssize_t n):
+    return (<bytes>p[:n]).rstrip(b"\x00 ").decode("ascii", "replace")
+
+
+def parse_associate_rq(payload):
+    """Parse the body of an A-ASSOCIATE-RQ (after the 6-byte PDU header)."""
+    cdef const unsigned char[::1] view = payload
+    cdef Py_ssize_t n = view.shape[0], pos, end, sub, sub_end, ilen, slen, q
+    cdef const unsigned char* p
+    cdef int itype, stype, ulen
+    if n < 68:
+        raise ProtocolError("A-ASSOCIATE-RQ too short (%d bytes)" % n)
+    p = &view[0]
+    version = _be16(p)
+    called = <bytes>p[4:20]
+    calling = <bytes>p[20:36]
+    app_context = None
+    contexts = []
+    user = UserInformation()
+    pos = 68
+    while pos < n:
+        if n - pos < 4:
+            raise ProtocolError("A-ASSOCIATE-RQ item header truncated")
+        itype = p[pos]
+        ilen = _be16(p + pos + 2)
+        end = pos + 4 + ilen
+        if end > n:
+            raise ProtocolError("A-ASSOCIATE-RQ item 0x%02x length %d overruns the PDU" % (itype, ilen))
+        if itype == 0x10:
+            app_context = _uid(p + pos + 4, ilen)
+        elif itype == 0x20:
+            if ilen < 4:
+                raise ProtocolError("presentation context item too short")
+            ctx_id = p[pos + 4]
+            abstract = None
+            syntaxes = []
+            sub = pos + 8
+            while sub < end:
+                if end - sub < 4:
+                    raise ProtocolError("presentation context sub-item truncated")
+                stype = p[sub]
+                slen = _be16(p + sub + 2)
+                sub_end = sub + 4 + slen
+                if sub_end > end:
+                    raise ProtocolError("presentation context sub-item overruns its item")
+                if stype == 0x30:
+                    if abstract is not None:
+                        raise ProtocolError("presentation context %d has two abstract syntaxes" % ctx_id)
+                    abstract = _uid(p + sub + 4, slen)
+                elif stype == 0x40:
+                    syntaxes.append(_uid(p + sub + 4, slen))
+                else:
+                    raise ProtocolError("unknown presentation context sub-item 0x%02x" % stype)
+                sub = sub_end
+            if abstract is None or not syntaxes:
+                raise ProtocolError("presentation context %d lacks an abstract or transfer syntax" % ctx_id)
+            contexts.append(PresentationContextProposal(ctx_id, abstract, syntaxes))
+        elif itype == 0x50:
+            sub = pos + 4
+            while sub < end:
+                if end - sub < 4:
+                    raise ProtocolError("user information sub-item truncated")
+                stype = p[sub]
+                slen = _be16(p + sub + 2)
+                sub_end = sub + 4 + slen
+                if sub_end > end:
+                    raise ProtocolError("user information sub-item 0x%02x overruns its item" % stype)
+                q = sub + 4
+                if stype == 0x51:
+                    if slen != 4:
+                        raise ProtocolError("maximum length sub-item has length %d" % slen)
+                    user.max_length = _be32(p + q)
+                elif stype == 0x52:
+                    user.implementation_class_uid = _uid(p + q, slen)
+                elif stype == 0x55:
+                    user.implementation_version_name = (<bytes>p[q:q + slen]).decode("ascii", "replace").strip()
+                elif stype == 0x53:
+                    if slen != 4:
+                        raise ProtocolError("asynchronous operations window sub-item has length %d" % slen)
+                    user.async_ops_window = (_be16(p + q), _be16(p + q + 2))
+                elif stype == 0x54 or stype == 0x56:
+                    if slen < 2:
+                        raise ProtocolError("sub-item 0x%02x too short" % stype)
+                    ulen = _be16(p + q)
+                    if 2 + ulen > slen or (stype == 0x54 and 2 + ulen + 2 != slen):
+                        raise ProtocolError("sub-item 0x%02x has inconsistent lengths" % stype)
+                    sop = _uid(p + q + 2, ulen)
+                    if stype == 0x54:
+                        user.roles[sop] = (p[q + 2 + ulen], p[q + 3 + ulen])
+                    else:
+                        user.extended_negotiation[sop] = <bytes>p[q + 2 + ulen:sub_end]
+                elif stype == 0x57:
+                    user.common_extended_negotiation.append(<bytes>p[q:sub_end])
+                elif stype == 0x58:
+                    user.user_identity = <bytes>p[q:sub_end]
+                # other sub-items are ignored (PS3.8 allows unknown ones)
+                sub = sub_end
+        else:
+            raise ProtocolError("unknown A-ASSOCIATE-RQ item type 0x%02x" % itype)
+        pos = end
+    return AssociateRequest(version, called, calling, app_context, contexts, user)
+
+
+# ---------------------------------------------------------------------------
+# Encoders for the PDUs an SCP sends.
+
+def _item(int item_type, bytes body):
+    return bytes((item_type, 0)) + len(body).to_bytes(2, "big") + body
+
+
+def _pdu(int pdu_type, bytes body):
+    return bytes((pdu_type, 0)) + len(body).to_bytes(4, "big") + body
+
+
+def encode_associate_ac(bytes called_ae, bytes calling_ae, str app_context, results,
+                        unsigned int max_length, str implementation_class_uid,
+                        str implementation_version_name):
+    """A-ASSOCIATE-AC.  results: iterable of (context_id, result, transfer_syntax)."""
+    parts = [b"\x00\x01\x00\x00", called_ae, calling_ae, b"\x00" * 32,
+             _item(0x10, app_context.encode("ascii"))]
+    for ctx_id, result, ts in results:
+        parts.append(_item(0x21, bytes((ctx_id, 0, result, 0)) + _item(0x40, ts.encode("ascii"))))
+    user = (_item(0x51, max_length.to_bytes(4, "big"))
+            + _item(0x52, implementation_class_uid.encode("ascii"))
+            + _item(0x55, implementation_version_name.encode("ascii")))
+    parts.append(_item(0x50, user))
+    return _pdu(0x02, b"".join(parts))
+
+
+def encode_associate_rj(int result, int source, int reason):
+    return _pdu(0x03, bytes((0, result, source, reason)))
+
+
+def encode_release_rq():
+    return _pdu(0x05, b"\x00\x00\x00\x00")
+
+
+def encode_release_rp():
+    return _pdu(0x06, b"\x00\x00\x00\x00")
+
+
+def encode_abort(int source, int reason):
+    return _pdu(0x07, bytes((0, 0, source, reason)))
+
+
+def encode_pdata(int context_id, data, bint command, unsigned int max_pdu_length):
+    """P-DATA-TF PDUs carrying data (a command set or data set) on one context.
+
+    max_pdu_length is the peer's maximum length (0 = unlimited); fragments
+    are sized so that every PDU respects it.
+    """
+    cdef bytes raw = bytes(data)
+    cdef Py_ssize_t n = len(raw), pos = 0, chunk
+    cdef int header
+    limit = (max_pdu_length - 6) if max_pdu_length and max_pdu_length > 6 else n
+    if limit <= 0:
+        limit = n
+    out = []
+    while True:
+        chunk = min(limit, n - pos)
+        header = (1 if command else 0) | (2 if pos + chunk >= n else 0)
+        pdv = (chunk + 2).to_bytes(4, "big") + bytes((context_id, header)) + raw[pos:pos + chunk]
+        out.append(_pdu(0x04, pdv))
+        pos += chunk
+        if pos >= n:
+            break
+    return b"".join(out)

@@ -1,0 +1,14 @@
+from fastscp._writer cimport DatasetSink
+
+cdef class PDVAssembler:
+    cdef bytearray _command          # command fragments of the message in progress
+    cdef int _command_ctx            # context id of that command, -1 = none yet
+    cdef Py_ssize_t _command_cap     # hard cap on a command set's size
+    cdef DatasetSink _sink           # where data set fragments go, None = not expected
+    cdef int _dataset_ctx            # context id the data set must arrive on
+    cdef public object sink_error    # first exception raised by the sink (then drained)
+    cdef public unsigned long long dataset_bytes   # data set bytes seen for the current message
+    cdef public unsigned long dataset_fragments    # data set PDVs seen for the current message
+
+    # Returns None, or an event tuple: ("command", ctx, bytes) / ("dataset", ctx)
+    cdef object add(self, int ctx, int header, const unsigned char* data, Py_ssize_t n)

@@ -1,0 +1,343 @@
+"""One association, sans-IO: the PS3.8 upper-layer state machine (acceptor
+side) and the DIMSE dispatch.
+
+The transport reads into `get_buffer()`, reports the count with
+`buffer_updated(n)`, sends whatever `data_to_send()` returns, closes the
+connection when `closed` becomes true, and calls `timeout_expired()` when no
+byte arrived within `timeout` seconds.  No sockets, clocks or threads here.
+
+States used by an acceptor (PS3.8 §9.2): Sta2 (transport open, waiting for
+A-ASSOCIATE-RQ, ARTIM running), Sta6 (established), Sta13 (waiting for the
+peer to close after we sent RJ, RP or A-ABORT, ARTIM running) and Sta1
+(closed).  Sta3 and Sta8 are left at once because fastscp answers an
+A-ASSOCIATE-RQ or A-RELEASE-RQ as soon as it has it.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Dict, List, Optional
+
+from fastscp import pdus
+from fastscp._pdu import (
+    PDUReader, encode_abort, encode_associate_ac, encode_associate_rj,
+    encode_pdata, encode_release_rp, parse_associate_rq,
+)
+from fastscp._pdv import decode_command, encode_command
+from fastscp.config import (
+    IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME, ServerConfig,
+)
+from fastscp.errors import ProtocolError
+from fastscp.negotiation import Negotiator
+from fastscp.service import AssociationInfo, PendingStore, StoreService
+from fastscp.uids import VERIFICATION_SOP_CLASS, log_abbreviation
+
+log = logging.getLogger("fastscp")
+
+STA1, STA2, STA6, STA13 = "Sta1", "Sta2", "Sta6", "Sta13"
+
+# DIMSE command fields and elements (PS3.7 §9.3, §E)
+C_STORE_RQ, C_STORE_RSP = 0x0001, 0x8001
+C_ECHO_RQ, C_ECHO_RSP = 0x0030, 0x8030
+NO_DATASET = 0x0101
+AFFECTED_SOP_CLASS, COMMAND_FIELD, MESSAGE_ID = 0x0002, 0x0100, 0x0110
+MESSAGE_ID_RESPONDED, DATASET_TYPE, STATUS = 0x0120, 0x0800, 0x0900
+AFFECTED_SOP_INSTANCE = 0x1000
+
+# A-ASSOCIATE-RJ (result, source, reason), PS3.8 §9.3.4
+RJ_NO_REASON = (1, 1, 1)
+RJ_APPLICATION_CONTEXT = (1, 1, 2)
+RJ_CALLING_AE = (1, 1, 3)
+RJ_CALLED_AE = (1, 1, 7)
+RJ_PROTOCOL_VERSION = (1, 2, 2)
+
+# A-ABORT (source, reason): DIMSE-level trouble is reported as DCMTK does
+# (service user, reason not specified); upper-layer trouble as the provider.
+ABORT_USER = (0, 0)
+ABORT_UNEXPECTED_PDU = (2, 2)
+ABORT_INVALID_PDU = (2, 6)
+
+
+class Association:
+    """The acceptor side of one association."""
+
+    def __init__(self, config: ServerConfig, service: StoreService,
+                 peer_address: str = "", peer_port: int = 0,
+                 negotiator: Optional[Negotiator] = None):
+        self.config = config
+        self.service = service
+        self.negotiator = negotiator or Negotiator()
+        self.peer_address = peer_address
+        self.peer_port = peer_port
+        self.reader = PDUReader(config.max_pdu)
+        self.state = STA2
+        self.info: Optional[AssociationInfo] = None
+        self.peer_max_pdu = 0
+        #: accepted presentation contexts: id -> (abstract syntax, transfer syntax)
+        self.contexts: Dict[int, tuple] = {}
+        self._out: List[bytes] = []
+        self._store: Optional[PendingStore] = None
+        self._store_command: Optional[dict] = None
+        #: how the association ended: "released", "aborted", "rejected", or None
+        self.outcome: Optional[str] = None
+
+    # -- transport interface -------------------------------------------------
+    @property
+    def closed(self) -> bool:
+        """The transport connection must be (or was) closed."""
+        return self.state == STA1
+
+    @property
+    def timeout(self) -> Optional[float]:
+        """Seconds the transport may wait for the next bytes, None = forever."""
+        if self.state in (STA2, STA13):
+            return self.config.acse_timeout
+        if self._store is not None and self.config.dimse_timeout is not None:
+            return self.config.dimse_timeout
+        return self.config.socket_timeout
+
+    def get_buffer(self) -> memoryview:
+        return self.reader.get_buffer()
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.reader.buffer_updated(nbytes)
+        self._process()
+
+    def receive(self, data: bytes) -> None:
+        """Feed bytes (tests and non-socket transports)."""
+        self.reader.feed(data)
+        self._process()
+
+    def data_to_send(self) -> bytes:
+        out = b"".join(self._out)
+        self._out.clear()
+        return out
+
+    def connection_lost(self) -> None:
+        """The peer closed the transport connection (Evt17)."""
+        if self.state == STA6:
+            log.info("Association Aborted")
+            if self._store is not None:
+                log.error("Store SCP Failed: peer closed the connection in the middle of a data set")
+            self._ended("aborted")
+        elif self.state == STA2 and self.outcome is None:
+            self.outcome = "closed"
+        self._to_sta1()
+
+    def timeout_expired(self) -> None:
+        """No bytes for `timeout` seconds (Evt18 in Sta2/Sta13)."""
+        if self.state == STA2:
+            log.error("Receiving Association failed: network read timeout")
+            self.outcome = "timeout"
+        elif self.state == STA6:
+            log.error("Association timed out after %s s without data: aborting", self.timeout)
+            self._abort(ABORT_USER)
+            self._ended("aborted")
+        self._to_sta1()
+
+    def abort(self) -> None:
+        """Abort locally (server shutdown)."""
+        if self.state == STA6:
+            self._abort(ABORT_USER)
+            self._ended("aborted")
+        elif self.state == STA2:
+            self._to_sta1()
+
+    # -- processing ----------------------------------------------------------
+    def _process(self) -> None:
+        reader = self.reader
+        while self.state != STA1:
+            try:
+                ev = reader.next_event()
+            except ProtocolError as exc:
+                self._protocol_error(str(exc))
+                return
+            if ev is None:
+                return
+            kind = ev[0]
+            if kind == "pdu":
+                self._on_pdu(ev[1], ev[2])
+            elif kind == "command":
+                self._on_command(ev[1], ev[2])
+            else:
+                self._on_dataset_end(ev[1])
+
+    def _protocol_error(self, message: str) -> None:
+        if self.state == STA2:
+            log.error("Receiving Association failed: %s", message)
+            self.outcome = "protocol-error"
+            self._send(encode_abort(*ABORT_INVALID_PDU))
+            self._enter_sta13()
+        elif self.state == STA6:
+            log.error("DIMSE failure (aborting association): %s", message)
+            self._abort(ABORT_INVALID_PDU)
+            self._ended("aborted")
+        else:
+            self._to_sta1()
+
+    def _on_pdu(self, pdu_type: int, payload: Optional[bytes]) -> None:
+        state = self.state
+        if pdu_type == pdus.A_ABORT:                       # Evt16: AA-2 / AA-3
+            if state == STA6:
+                log.info("Association Aborted")
+                if self._store is not None:
+                    log.error("Store SCP Failed: Peer aborted Association")
+                self._ended("aborted")
+            self._to_sta1()
+        elif state == STA2:
+            if pdu_type == pdus.A_ASSOCIATE_RQ:            # Evt6: AE-6
+                self._on_associate_rq(payload)
+            else:                                          # AA-1
+                log.error("Receiving Association failed: unexpected %s before A-ASSOCIATE-RQ",
+                          pdus.PDU_NAMES.get(pdu_type))
+                self.outcome = "protocol-error"
+                self._send(encode_abort(*ABORT_UNEXPECTED_PDU))
+                self._enter_sta13()
+        elif state == STA6:
+            if pdu_type == pdus.A_RELEASE_RQ:              # Evt12: AR-2, then AR-4 at once
+                if self._store is not None:
+                    log.error("A-RELEASE-RQ in the middle of a data set: aborting")
+                    self._abort(ABORT_UNEXPECTED_PDU)
+                    self._ended("aborted")
+                    return
+                log.info("Association Release")
+                self._send(encode_release_rp())
+                self._ended("released")
+                self._enter_sta13()
+            else:                                          # AA-8
+                log.error("DIMSE failure (aborting association): unexpected %s",
+                          pdus.PDU_NAMES.get(pdu_type))
+                self._abort(ABORT_UNEXPECTED_PDU)
+                self._ended("aborted")
+        elif state == STA13 and pdu_type == pdus.A_ASSOCIATE_RQ:   # AA-7
+            self._send(encode_abort(*ABORT_UNEXPECTED_PDU))
+        # Sta13, anything else: AA-6, ignored
+
+    # -- association establishment --------------------------------------------
+    def _on_associate_rq(self, payload: bytes) -> None:
+        log.info("Association Received")
+        try:
+            rq = parse_associate_rq(payload)
+        except ProtocolError as exc:
+            self._protocol_error(str(exc))
+            return
+        if rq.protocol_version & 1 == 0:
+            log.error("Receiving Association failed: unsupported peer protocol %04x; expected 0001",
+                      rq.protocol_version)
+            return self._reject(RJ_PROTOCOL_VERSION)
+        if not rq.called_ae:
+            log.error("Illegal service parameter: Called AP Title")
+            return self._reject(RJ_CALLED_AE)
+        if not rq.calling_ae:
+            log.error("Illegal service parameter: Calling AP Title")
+            return self._reject(RJ_CALLING_AE)
+        if not rq.presentation_contexts:
+            log.error("Association Rejected: no presentation context proposed")
+            return self._reject(RJ_NO_REASON)
+        results = self.negotiator.decide(rq.presentation_contexts)
+        if rq.application_context != pdus.DICOM_APPLICATION_CONTEXT:
+            log.info("Association Rejected: Bad Application Context Name: %s", rq.application_context)
+            return self._reject(RJ_APPLICATION_CONTEXT)
+        self.peer_max_pdu = rq.user.max_length or 0
+        self.info = AssociationInfo(rq.calling_ae, rq.called_ae, self.peer_address, self.peer_port)
+        self.contexts = {r.context_id: (r.abstract_syntax, r.transfer_syntax)
+                         for r in results if r.result == pdus.PC_ACCEPTANCE}
+        self._send(encode_associate_ac(
+            _ae_field(rq.called_ae_raw), _ae_field(rq.calling_ae_raw),
+            pdus.DICOM_APPLICATION_CONTEXT,
+            [(r.context_id, r.result, r.transfer_syntax) for r in results],
+            self.config.max_pdu, IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME))
+        send_pdv = min(self.peer_max_pdu or 131072, 131072) - 12
+        log.info("Association Acknowledged (Max Send PDV: %d)", send_pdv)
+        if not self.contexts:
+            log.info("    (but no valid presentation contexts)")
+        self.state = STA6
+        self.reader.pdata_allowed = True
+
+    def _reject(self, rsn: tuple) -> None:
+        self.outcome = "rejected"
+        self._send(encode_associate_rj(*rsn))
+        self._enter_sta13()
+
+    # -- DIMSE -----------------------------------------------------------------
+    def _on_command(self, ctx: int, raw: bytes) -> None:
+        if ctx not in self.contexts:
+            return self._dimse_abort("Bad presentation context ID %d" % ctx)
+        try:
+            cmd = decode_command(raw)
+        except ProtocolError as exc:
+            return self._dimse_abort("Command Parse Failed: %s" % exc)
+        field = cmd.get(COMMAND_FIELD)
+        has_dataset = cmd.get(DATASET_TYPE, NO_DATASET) != NO_DATASET
+        if field == C_ECHO_RQ:
+            if has_dataset:
+                return self._dimse_abort("C-ECHO-RQ with a data set")
+            log.info("Received Echo Request (MsgID %s)", cmd.get(MESSAGE_ID))
+            self._respond(ctx, [(AFFECTED_SOP_CLASS, cmd.get(AFFECTED_SOP_CLASS, VERIFICATION_SOP_CLASS)),
+                                (COMMAND_FIELD, C_ECHO_RSP),
+                                (MESSAGE_ID_RESPONDED, cmd.get(MESSAGE_ID, 0)),
+                                (DATASET_TYPE, NO_DATASET), (STATUS, 0)])
+        elif field == C_STORE_RQ:
+            sop_class = cmd.get(AFFECTED_SOP_CLASS)
+            sop_instance = cmd.get(AFFECTED_SOP_INSTANCE)
+            if not has_dataset:
+                return self._dimse_abort("C-Store RQ: DataSetType == NULL")
+            if not sop_class or not sop_instance or MESSAGE_ID not in cmd:
+                return self._dimse_abort("Command Parse Failed: C-STORE-RQ lacks a required element")
+            log.info("Received Store Request (MsgID %s, %s)", cmd[MESSAGE_ID], log_abbreviation(sop_class))
+            self._store_command = cmd
+            self._store = self.service.begin_store(self.info, self.contexts[ctx][1], sop_class, sop_instance)
+            self.reader.assembler.expect_dataset(ctx, self._store.sink)
+        else:
+            self._dimse_abort("Expected C-ECHO or C-STORE request but received DIMSE command 0x%04x"
+                              % (field if isinstance(field, int) else 0))
+
+    def _on_dataset_end(self, ctx: int) -> None:
+        store, cmd = self._store, self._store_command
+        self._store = self._store_command = None
+        status = store.finish(self.reader.assembler.sink_error)
+        self._respond(ctx, [(AFFECTED_SOP_CLASS, cmd[AFFECTED_SOP_CLASS]),
+                            (COMMAND_FIELD, C_STORE_RSP),
+                            (MESSAGE_ID_RESPONDED, cmd[MESSAGE_ID]),
+                            (DATASET_TYPE, NO_DATASET), (STATUS, status),
+                            (AFFECTED_SOP_INSTANCE, cmd[AFFECTED_SOP_INSTANCE])])
+
+    def _respond(self, ctx: int, elements: list) -> None:
+        self._send(encode_pdata(ctx, encode_command(elements), True, self.peer_max_pdu))
+
+    def _dimse_abort(self, message: str) -> None:
+        log.error("DIMSE failure (aborting association): %s", message)
+        self._abort(ABORT_USER)
+        self._ended("aborted")
+
+    # -- helpers ---------------------------------------------------------------
+    def _send(self, data: bytes) -> None:
+        self._out.append(data)
+
+    def _abort(self, source_reason: tuple) -> None:
+        self._send(encode_abort(*source_reason))
+        self._enter_sta13()
+
+    def _enter_sta13(self) -> None:
+        self.state = STA13
+        self.reader.pdata_allowed = False
+        self._drop_store()
+
+    def _to_sta1(self) -> None:
+        self.state = STA1
+        self.reader.pdata_allowed = False
+        self._drop_store()
+
+    def _drop_store(self) -> None:
+        if self._store is not None:
+            self._store.abandon()
+            self._store = self._store_command = None
+            self.reader.assembler.reset()
+
+    def _ended(self, outcome: str) -> None:
+        if self.outcome is None:
+            self.outcome = outcome
+
+
+def _ae_field(raw: bytes) -> bytes:
+    """An AE title field echoed as storescp does: trailing spaces trimmed, re-padded."""
+    return raw.rstrip(b" \x00").ljust(16, b" ")[:16]

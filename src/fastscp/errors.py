@@ -1,0 +1,20 @@
+"""Exception hierarchy of fastscp (plain Python, shared by the compiled modules)."""
+
+
+class FastSCPError(Exception):
+    """Base class of every fastscp error."""
+
+
+class ProtocolError(FastSCPError):
+    """The peer broke the DICOM upper layer or DIMSE protocol.
+
+    The association is ended with A-ABORT; the server keeps serving.
+    """
+
+
+class DatasetError(FastSCPError, ValueError):
+    """A received data set cannot be parsed (bad lengths, truncation, ...)."""
+
+
+class ConfigError(FastSCPError):
+    """An invalid configuration (bad option value or combination)."""

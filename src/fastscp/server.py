@@ -1,0 +1,166 @@
+"""The embeddable server: accepts TCP connections and drives one sans-IO
+`Association` per connection, each in its own thread, so a stalled peer
+never holds up the others.  The compiled writer releases the GIL while it
+writes, so associations also overlap their disk I/O.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import selectors
+import signal
+import socket
+import threading
+from typing import Callable, Optional, Set
+
+from fastscp.association import Association
+from fastscp.config import ServerConfig
+from fastscp.negotiation import Negotiator
+from fastscp.service import StoredHook, StoreService
+
+log = logging.getLogger("fastscp")
+
+#: listen backlog, as storescp
+BACKLOG = 50
+
+
+class Server:
+    """A DICOM Storage SCP.
+
+    >>> server = Server(ServerConfig(port=11112, output_directory="/data/in"),
+    ...                 on_stored=lambda obj: print(obj.path))
+    >>> server.serve_forever()          # until SIGINT/SIGTERM or server.shutdown()
+
+    Listening starts in the constructor (OSError if the port is taken), so
+    `server.port` is known at once, also with port 0.
+    """
+
+    def __init__(self, config: ServerConfig, *, on_stored: Optional[StoredHook] = None):
+        self.config = config
+        self.service = StoreService(config, on_stored=on_stored)
+        self.negotiator = Negotiator()
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            self._sock.bind((config.host, config.port))
+            self._sock.listen(BACKLOG)
+        except OSError:
+            self._sock.close()
+            raise
+        self._stop_r, self._stop_w = os.pipe()
+        self._stopping = threading.Event()
+        self._threads: Set[threading.Thread] = set()
+        self._conns: Set[socket.socket] = set()
+        self._lock = threading.Lock()
+
+    @property
+    def port(self) -> int:
+        return self._sock.getsockname()[1]
+
+    def serve_forever(self, handle_signals: Optional[bool] = None) -> None:
+        """Accept associations until `shutdown()` (or SIGINT/SIGTERM when
+        handle_signals, the default in the main thread)."""
+        if handle_signals is None:
+            handle_signals = threading.current_thread() is threading.main_thread()
+        previous = {}
+        if handle_signals:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                previous[sig] = signal.signal(sig, lambda *_: self.shutdown())
+        sel = selectors.DefaultSelector()
+        sel.register(self._sock, selectors.EVENT_READ)
+        sel.register(self._stop_r, selectors.EVENT_READ)
+        try:
+            while not self._stopping.is_set():
+                for key, _ in sel.select():
+                    if key.fileobj is self._sock and not self._stopping.is_set():
+                        self._accept()
+        finally:
+            sel.close()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            self._close_all()
+
+    def shutdown(self) -> None:
+        """Stop accepting; abort associations in progress (their partial
+        objects are discarded). Safe from signal handlers and other threads."""
+        if not self._stopping.is_set():
+            self._stopping.set()
+            os.write(self._stop_w, b"x")
+
+    def _accept(self) -> None:
+        try:
+            conn, addr = self._sock.accept()
+        except OSError as exc:          # e.g. EMFILE, ECONNABORTED: keep serving
+            log.error("cannot accept connection: %s", exc)
+            return
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        thread = threading.Thread(target=self._serve_connection, args=(conn, addr),
+                                  name="fastscp-assoc-%s:%d" % addr[:2], daemon=True)
+        with self._lock:
+            self._threads.add(thread)
+            self._conns.add(conn)
+        thread.start()
+
+    def _serve_connection(self, conn: socket.socket, addr) -> None:
+        assoc = Association(self.config, self.service, addr[0], addr[1], self.negotiator)
+        try:
+            drive(assoc, conn)
+        except Exception:
+            log.exception("internal error in association with %s:%d", addr[0], addr[1])
+            assoc.abort()
+            try:
+                conn.sendall(assoc.data_to_send())
+            except OSError:
+                pass
+        finally:
+            conn.close()
+            with self._lock:
+                self._conns.discard(conn)
+                self._threads.discard(threading.current_thread())
+
+    def _close_all(self) -> None:
+        self._sock.close()
+        with self._lock:
+            conns = list(self._conns)
+            threads = list(self._threads)
+        for conn in conns:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        for thread in threads:
+            thread.join(timeout=10)
+        os.close(self._stop_r)
+        os.close(self._stop_w)
+
+    def close(self) -> None:
+        """Release the listening socket of a server that was never served."""
+        self._sock.close()
+
+
+def drive(assoc: Association, conn: socket.socket) -> None:
+    """Run one association over a connected socket until it ends."""
+    recv_into = conn.recv_into
+    current = object()
+    while not assoc.closed:
+        timeout = assoc.timeout
+        if timeout != current:
+            conn.settimeout(timeout)
+            current = timeout
+        try:
+            n = recv_into(assoc.get_buffer())
+        except socket.timeout:
+            assoc.timeout_expired()
+            n = -1
+        except OSError:
+            n = 0
+        if n == 0:
+            assoc.connection_lost()
+        elif n > 0:
+            assoc.buffer_updated(n)
+        out = assoc.data_to_send()
+        if out:
+            try:
+                conn.sendall(out)
+            except OSError:
+                assoc.connection_lost()

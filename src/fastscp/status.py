@@ -1,0 +1,11 @@
+"""DIMSE status codes fastscp sends (PS3.7 Annex C, PS3.4 B.2.3)."""
+
+SUCCESS = 0x0000
+#: Refused: out of resources (the object could not be written)
+OUT_OF_RESOURCES = 0xA700
+#: Error: data set does not match SOP class
+DATASET_DOES_NOT_MATCH_SOP_CLASS = 0xA900
+#: Error: cannot understand
+CANNOT_UNDERSTAND = 0xC000
+#: Failure: processing failure (a Python hook raised)
+PROCESSING_FAILURE = 0x0110

@@ -1,0 +1,74 @@
+"""Where a received object goes, and how it gets there atomically.
+
+Every object is written under a hidden temporary name in its destination
+directory and renamed to its final name only when it was received and
+written completely.  An aborted association, a full disk or a crash never
+leaves a partial file under a final name.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import re
+import tempfile
+from typing import Tuple
+
+from fastscp.uids import filename_prefix
+
+log = logging.getLogger("fastscp")
+
+TEMP_PREFIX = ".fastscp-"
+TEMP_SUFFIX = ".part"
+
+# Characters kept in a name component taken from received data (as Debian's
+# storescp); everything else becomes '_', so no value can add a path level.
+_UNUSUAL = re.compile(r"[^A-Za-z0-9.:@_-]")
+
+
+def sanitize_component(value: str, what: str) -> str:
+    """Make a received value safe as (part of) one file name component."""
+    clean = _UNUSUAL.sub("_", value)
+    if clean != value:
+        log.warning('Sanitized unusual characters in %s, converted from "%s" to "%s".',
+                    what, value.encode("ascii", "backslashreplace").decode("ascii"), clean)
+    return clean
+
+
+def display_directory(path: str) -> str:
+    """The output directory as storescp shows it in logs and '#p' (no trailing '/')."""
+    return path.rstrip("/") or "/"
+
+
+class Storage:
+    """Default placement: <output directory>/<prefix>.<SOP Instance UID>."""
+
+    def __init__(self, output_directory: str = "."):
+        self.directory = display_directory(output_directory)
+        # mkstemp creates files 0600; received files get the usual 0666 & ~umask.
+        umask = os.umask(0o022)
+        os.umask(umask)
+        self.file_mode = 0o666 & ~umask
+
+    def final_name(self, sop_class_uid: str, sop_instance_uid: str) -> str:
+        return "%s.%s" % (filename_prefix(sop_class_uid),
+                          sanitize_component(sop_instance_uid, "SOP Instance UID"))
+
+    def open_temp(self, directory: str) -> Tuple[int, str]:
+        """Create a new temporary file in directory; returns (fd, path)."""
+        fd, path = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=TEMP_SUFFIX, dir=directory)
+        os.fchmod(fd, self.file_mode)
+        return fd, path
+
+    @staticmethod
+    def commit(temp_path: str, final_path: str) -> None:
+        """Give the completed temporary file its final name (replacing any old file)."""
+        if os.path.lexists(final_path):
+            log.warning("DICOM file already exists, overwriting: %s", final_path)
+        os.replace(temp_path, final_path)
+
+    @staticmethod
+    def discard(temp_path: str) -> None:
+        try:
+            os.unlink(temp_path)
+        except FileNotFoundError:
+            pass
