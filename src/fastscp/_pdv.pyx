@@ -191,3 +191,19 @@ def encode_command(elements):
         body += b"\x00\x00" + (tag & 0xFFFF).to_bytes(2, "little")
         body += len(raw).to_bytes(4, "little") + raw
     return b"\x00\x00\x00\x00\x04\x00\x00\x00" + len(body).to_bytes(4, "little") + bytes(body)
+
+
+cdef class CallbackSink(DatasetSink):
+    """A data set sink that hands each fragment to a Python callable as bytes.
+
+    The slow path, for tests and for applications that want the raw data
+    set stream; the file writer is `fastscp._writer.DatasetWriter`.
+    """
+    cdef object _callback
+
+    def __init__(self, callback):
+        self._callback = callback
+
+    cdef int feed(self, const unsigned char* data, Py_ssize_t n) except -1:
+        self._callback(<bytes>data[:n])
+        return 0

@@ -1,0 +1,158 @@
+"""Shared fixtures: fastscp in-process and as a CLI process, Debian's storescp, DCMTK clients."""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Callable, List
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+DCMTK_BIN = Path("/usr/bin")
+STORESCP = str(DCMTK_BIN / "storescp")      # plain `storescp` on PATH may be pynetdicom's
+STORESCU = str(DCMTK_BIN / "storescu")
+ECHOSCU = str(DCMTK_BIN / "echoscu")
+DCMTK_ENV = dict(os.environ, TCP_NODELAY="1")
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 10.0, interval: float = 0.01) -> bool:
+    """Poll condition until it is true or timeout seconds passed."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(interval)
+    return condition()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def is_listening(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+def final_files(directory) -> List[Path]:
+    """Files under their final names (temporary files excluded)."""
+    return sorted(p for p in Path(directory).iterdir() if p.is_file() and not p.name.startswith(".fastscp-"))
+
+
+def all_files(directory) -> List[Path]:
+    return sorted(p for p in Path(directory).iterdir() if p.is_file())
+
+
+def run_storescu(port: int, files, options=(), timeout: float = 300) -> subprocess.CompletedProcess:
+    """DCMTK storescu sending files to 127.0.0.1:port in one association."""
+    return subprocess.run([STORESCU, *map(str, options), "127.0.0.1", str(port), *map(str, files)],
+                          env=DCMTK_ENV, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _require_dcmtk():
+    missing = [p for p in (STORESCP, STORESCU, ECHOSCU) if not os.access(p, os.X_OK)]
+    if missing:
+        pytest.fail("DCMTK is required for the tests (apt-get install dcmtk); missing: %s" % missing)
+
+
+class InProcessServer:
+    def __init__(self, directory: Path, **config):
+        from fastscp import Server, ServerConfig
+        self.directory = directory
+        self.stored = []
+        self.server = Server(ServerConfig(port=0, host="127.0.0.1", output_directory=str(directory), **config),
+                             on_stored=self.stored.append)
+        self.port = self.server.port
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"handle_signals": False},
+                                       daemon=True)
+        self.thread.start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.thread.join(timeout=20)
+        assert not self.thread.is_alive(), "server did not stop"
+
+
+@pytest.fixture
+def server(tmp_path):
+    """fastscp embedded in this process, writing to tmp_path/'out'."""
+    out = tmp_path / "out"
+    out.mkdir()
+    srv = InProcessServer(out)
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def make_server(tmp_path):
+    servers = []
+
+    def make(**config):
+        out = tmp_path / ("out%d" % len(servers))
+        out.mkdir()
+        srv = InProcessServer(out, **config)
+        servers.append(srv)
+        return srv
+    yield make
+    for srv in servers:
+        srv.stop()
+
+
+class Process:
+    """A server subprocess listening on a port, with its output collected."""
+
+    def __init__(self, argv: List[str], port: int, env=None):
+        self.port = port
+        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
+        if not wait_for(lambda: is_listening(port) or self.proc.poll() is not None, timeout=20):
+            self.stop()
+            raise RuntimeError("%s did not start listening" % argv[0])
+        if self.proc.poll() is not None:
+            out, err = self.proc.communicate()
+            raise RuntimeError("%s exited: %s %s" % (argv, out, err))
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        out, err = self.proc.communicate()
+        self.stdout, self.stderr = out, err
+        return out, err
+
+
+@pytest.fixture
+def spawn():
+    """Start servers as processes: spawn('fastscp'|'dcmtk', outdir, *options) -> Process."""
+    procs = []
+
+    def start(kind: str, outdir, *options):
+        port = free_port()
+        if kind == "fastscp":
+            argv = [sys.executable, "-m", "fastscp", *map(str, options), "-od", str(outdir), str(port)]
+            env = None
+        else:
+            argv = [STORESCP, *map(str, options), "-od", str(outdir), str(port)]
+            env = DCMTK_ENV
+        p = Process(argv, port, env)
+        procs.append(p)
+        return p
+    yield start
+    for p in procs:
+        p.stop()
