@@ -6,7 +6,6 @@ writes, so associations also overlap their disk I/O.
 from __future__ import annotations
 
 import logging
-import os
 import selectors
 import signal
 import socket
@@ -47,7 +46,8 @@ class Server:
         except OSError:
             self._sock.close()
             raise
-        self._stop_r, self._stop_w = os.pipe()
+        # wakes the accept loop from shutdown() (a signal handler or another thread)
+        self._stop_r, self._stop_w = socket.socketpair()
         self._stopping = threading.Event()
         self._threads: Set[threading.Thread] = set()
         self._conns: Set[socket.socket] = set()
@@ -85,7 +85,10 @@ class Server:
         objects are discarded). Safe from signal handlers and other threads."""
         if not self._stopping.is_set():
             self._stopping.set()
-            os.write(self._stop_w, b"x")
+            try:
+                self._stop_w.send(b"x")
+            except OSError:
+                pass
 
     def _accept(self) -> None:
         try:
@@ -130,12 +133,14 @@ class Server:
                 pass
         for thread in threads:
             thread.join(timeout=10)
-        os.close(self._stop_r)
-        os.close(self._stop_w)
+        self._stop_r.close()
+        self._stop_w.close()
 
     def close(self) -> None:
-        """Release the listening socket of a server that was never served."""
+        """Release the sockets of a server that was never served."""
         self._sock.close()
+        self._stop_r.close()
+        self._stop_w.close()
 
 
 def drive(assoc: Association, conn: socket.socket) -> None:

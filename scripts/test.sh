@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Install everything the tests need and run them:  bash scripts/test.sh [pytest args]
+#  - Debian's dcmtk (storescp/storescu/echoscu, the reference peers), when missing
+#  - fastscp itself (compiled) with its test extras, in a virtual environment
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! [ -x /usr/bin/storescp ] || ! [ -x /usr/bin/storescu ] || ! [ -x /usr/bin/echoscu ]; then
+    SUDO=""
+    [ "$(id -u)" = 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq dcmtk
+fi
+
+PYTHON=${PYTHON:-python3}
+VENV=${FASTSCP_TEST_VENV:-.venv-test}
+if [ -z "${VIRTUAL_ENV:-}" ]; then
+    if ! [ -x "$VENV/bin/python" ]; then
+        "$PYTHON" -m venv "$VENV" || {
+            SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+            DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3-venv
+            "$PYTHON" -m venv "$VENV"
+        }
+    fi
+    PYTHON="$PWD/$VENV/bin/python"
+else
+    PYTHON=$(command -v python)
+fi
+"$PYTHON" -m pip install -q --upgrade pip
+"$PYTHON" -m pip install -q ".[test]"
+# Run from tests/ so that `import fastscp` is the installed, compiled package.
+cd tests
+exec "$PYTHON" -m pytest -p no:cacheprovider -c ../pyproject.toml --rootdir .. "$@"
