@@ -1,0 +1,60 @@
+"""Typed stub of the compiled dataset stream writer (fastscp._writer)."""
+from typing import Optional, TypedDict
+
+import sys
+
+if sys.version_info >= (3, 12):
+    from collections.abc import Buffer
+else:
+    from typing_extensions import Buffer
+
+class FinishResult(TypedDict):
+    sop_class_uid: Optional[str]
+    sop_instance_uid: Optional[str]
+    study_instance_uid: Optional[str]
+    modality: Optional[str]
+    specific_character_set: Optional[str]
+    patient_name: Optional[bytes]
+    sop_class_uid_anywhere: bool
+    sop_instance_uid_anywhere: bool
+    bytes_written: int
+
+class DatasetSink:
+    """Receives the data set fragments of one C-STORE, in order (C-level ``feed``)."""
+
+    def write(self, data: Buffer) -> None:
+        """Feed any contiguous bytes-like object (bytes, bytearray, memoryview)."""
+
+class DiscardSink(DatasetSink):
+    """Swallows every byte."""
+
+    bytes_received: int
+    def finish(self) -> dict[str, int]: ...
+
+class DatasetWriter(DatasetSink):
+    """Streams one received data set into a DICOM file on ``fd``, as DCMTK storescp writes it.
+
+    ``fd`` is a regular file opened for writing, positioned at 0; it is never
+    closed, renamed or reopened here.  Raises ``NotImplementedError`` for
+    deflated or unknown transfer syntaxes (unless ``bit_preserving``).
+    """
+
+    def __init__(
+        self,
+        fd: int,
+        transfer_syntax: str,
+        *,
+        calling_ae_title: str,
+        implementation_class_uid: str,
+        implementation_version_name: str,
+        command_sop_class_uid: str,
+        command_sop_instance_uid: str,
+        bit_preserving: bool = False,
+        write_file_meta: bool = True,
+    ) -> None: ...
+    def finish(self) -> FinishResult:
+        """Complete the file; raise ``fastscp.errors.DatasetError`` if the data set is incomplete."""
+    @property
+    def bytes_received(self) -> int: ...
+
+def _vr_for_tag(tag: int) -> str: ...

@@ -1,0 +1,1256 @@
+# cython: language_level=3, boundscheck=True, wraparound=True, cdivision=True, initializedcheck=False
+# (bounds checks only affect Python-object indexing here; the hot path uses raw pointers)
+"""Dataset stream writer: turns received data set fragments into a DICOM file.
+
+The writer reproduces what DCMTK ``storescp`` (3.6.7, default options) writes,
+element by element, while the bytes stream through, with memory that does not
+depend on the object size (one 256 KiB output buffer, a fixed stack of open
+sequences/items, small per-attribute pick buffers).  Lengths that are only
+known later are patched in place (in the buffer, or with ``pwrite``).
+
+Normalisation rules (found by differential tests against ``storescp``; the
+input is the data set as received, the output what storescp writes):
+
+File meta (group 0002, explicit VR LE, after 128 zero bytes and ``DICM``):
+  (0002,0000) UL group length; (0002,0001) OB ``00 01``; (0002,0002) and
+  (0002,0003) from the data set's (0008,0016)/(0008,0018) -- the first one
+  of VR UI in stream order at any depth (storescp searches depth-first, so a
+  nested one counts when the top level lacks it) -- normalised like every UI
+  value (below); missing SOP Class -> ``1.2.276.0.7230010.3.1.0.1``; missing
+  SOP Instance -> a newly generated ``2.25.<uuid>`` UID (storescp generates
+  one under its own root, so it never matches); present but empty ->
+  zero-length element; (0002,0010) the transfer syntax; (0002,0012),
+  (0002,0013) from the constructor; (0002,0016) calling AE title, trailing
+  spaces removed (omitted when empty).  UI values padded with NUL, SH/AE with
+  space.  The output is held back (up to the 256 KiB buffer, or until a value
+  chunk large enough to be written directly) until both UIDs were seen; if it
+  must be flushed before, the command's UIDs stand in for the missing ones.
+  Only a (0008,0016)/(0008,0018) of VR UI counts for the meta: received as
+  ``UN`` (e.g. an explicit VR file written by a converter) or ``LO`` it is
+  "missing".  The picked-out attributes and the ``*_anywhere`` flags accept
+  any string VR (storescp's SOP consistency check does: an ``LO`` SOP Class
+  gives status A900, a ``UN`` or ``OB`` one C000).
+  ``bit_preserving`` (storescp ``+B``): meta from the command's UIDs, then the
+  data set bytes exactly as received.
+
+Data set:
+  * Odd-length values get one NUL byte appended (every VR, text included;
+    also odd encapsulated pixel data fragments) -- except ``OW`` (explicit,
+    or from the dictionary in implicit VR, e.g. pixel/overlay/LUT data),
+    which keeps its odd length.
+  * Text VRs (AE AS CS DA DS DT IS LO LT PN SH ST TM UC UR UT) of even
+    length: trailing spaces removed (only 0x20; not NUL, not TAB; leading
+    spaces kept); if the result is odd, one space is appended.  Because the
+    NUL of the odd-length rule comes first, odd-length text keeps its spaces.
+  * UI: every white-space character (space, TAB, LF, VT, FF, CR) removed
+    anywhere in the value, then trailing NULs removed, then NUL-padded to even
+    length.  Embedded NULs are kept.
+  * Sequences and items are written with explicit (defined) lengths;
+    item/sequence delimitation items are dropped (also a stray item delimiter
+    inside a defined-length item).
+  * Existing group length elements (gggg,0000) are recalculated at every
+    nesting level (including groups 0000 and 0002 inside the data set); absent
+    ones are not added.  The value is the byte count of the following
+    elements of that group.  A group length element that is not ``UL`` of
+    length 4 is rewritten as ``UL``: length < 4 -> length 4; otherwise the
+    length is kept and only the first value replaced.
+  * Data set trailing padding (FFFC,FFFC) is removed at every level.
+  * An element whose tag repeats the previous tag of the same item is dropped
+    (storescp keeps the first of duplicates).
+  * Explicit VR ``UN`` of undefined length is read as a sequence whose content
+    is implicit VR little endian, and written as ``SQ`` with explicit lengths,
+    the content converted to explicit VR (VR as for implicit VR, below;
+    ``US or SS`` -> US, any ``... or OW`` -> OW).
+  * Undefined length ``OB``/``OW`` other than (7FE0,0010), or any other
+    non-``SQ`` explicit VR with undefined length: storescp cannot parse it ->
+    ``DatasetError``.
+  * Encapsulated pixel data keeps its undefined length, VR always ``OB``
+    (also when received as ``OW``), fragments as received (odd ones
+    NUL-padded), sequence delimiter kept.
+  * In implicit VR the VR comes from the data dictionary
+    (``fastscp._dictionary``), for private tags from the private dictionary
+    via the item's private creators (so e.g. a private IS ``"12  "`` becomes
+    ``"12"``).  The creator is matched as storescp sees it: trailing spaces
+    removed from an even-length value only, cut at the first NUL; unknown
+    creators or elements: ``UN``; private creator elements: ``LO``.  An
+    undefined length means a sequence ((7FE0,0010): encapsulated).
+  * No trailing padding is added, nothing else changes.
+
+Known deviations (bounded memory makes them impossible or they are rare):
+  * storescp sorts elements into ascending tag order; an element received out
+    of order is written where it was received (only consecutive duplicates
+    are dropped).
+  * In implicit VR storescp takes the VR of private tags from its private
+    dictionary; here pydicom's private dictionary stands in for it (private
+    creators are tracked per item), so entries the two dictionaries disagree
+    on may differ.  Private tags of an unknown creator are ``UN``.
+  * Explicit VR big endian with a ``UN`` element of undefined length raises
+    DatasetError (would need byte swapping of converted content).
+"""
+
+from libc.stdint cimport uint8_t, uint16_t, uint32_t, int32_t, int64_t, uint64_t
+from libc.string cimport memcpy, memset
+from libc.stdlib cimport malloc, free
+from libc.errno cimport errno, EINTR
+from posix.unistd cimport write as c_write, pwrite as c_pwrite
+from posix.types cimport off_t
+from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE
+
+import os
+import uuid
+
+from fastscp.errors import DatasetError
+from fastscp import _dictionary
+
+__all__ = ["DatasetSink", "DiscardSink", "DatasetWriter"]
+
+# ---------------------------------------------------------------- constants
+DEF OBUF_SIZE = 262144          # output buffer
+DEF RESERVE = 4096              # room for the file meta in front of the buffer
+DEF DIRECT_MIN = 65536          # values chunks this large bypass the buffer
+DEF MAX_FRAMES = 130            # dataset + 64 levels of sequence/item
+DEF PICK_CAP = 1024
+DEF NPICK = 9          # 6 top-level attributes, first SOP class/instance UID at any depth, private creator
+DEF MAX_CREATORS = 256  # private creators remembered (implicit VR), all open items together
+DEF PICK_CREATOR = 8
+
+cdef enum:
+    ST_HEADER = 0
+    ST_VALUE = 1
+
+cdef enum:
+    K_DATASET = 0
+    K_ITEM = 1
+    K_SEQ = 2
+    K_ENCAPS = 3
+
+cdef enum:
+    VM_RAW = 0      # copy (pad NUL if odd)
+    VM_STR = 1      # text VR of even length: strip trailing spaces
+    VM_UI = 2       # UI: remove white space, strip trailing NULs
+    VM_SKIP = 3     # discard
+
+cdef enum:
+    C_BIN = 0
+    C_STR = 1
+    C_UI = 2
+    C_SQ = 3
+
+cdef uint32_t TAG_ITEM = 0xFFFEE000
+cdef uint32_t TAG_ITEM_DELIM = 0xFFFEE00D
+cdef uint32_t TAG_SEQ_DELIM = 0xFFFEE0DD
+cdef uint32_t TAG_PIXEL = 0x7FE00010
+cdef uint32_t TAG_PADDING = 0xFFFCFFFC
+cdef uint32_t UNDEF = 0xFFFFFFFF
+cdef int64_t NO_LIMIT = 0x7FFFFFFFFFFFFFFF
+
+cdef uint32_t[NPICK] PICK_TAGS
+PICK_TAGS[:] = [0x00080005, 0x00080016, 0x00080018, 0x00080060, 0x00100010, 0x0020000D, 0, 0, 0]
+
+PRIVATE_SOP_CLASS = b"1.2.276.0.7230010.3.1.0.1"
+
+TS_IMPLICIT_LE = "1.2.840.10008.1.2"
+TS_EXPLICIT_LE = "1.2.840.10008.1.2.1"
+TS_EXPLICIT_BE = "1.2.840.10008.1.2.2"
+TS_DEFLATED = "1.2.840.10008.1.2.1.99"
+
+# ---------------------------------------------------------------- VR tables
+cdef int NVR = len(_dictionary.VRS)
+cdef uint8_t[34] VR_CLASS
+cdef uint8_t[34] VR_LONG
+cdef char[34][2] VR_CHARS
+cdef uint8_t[676] VR_FROM_CHARS     # (c0-'A')*26 + (c1-'A') -> code+1, 0 = invalid
+cdef int VR_SQ = _dictionary.VR_CODE["SQ"]
+cdef int VR_UN = _dictionary.VR_CODE["UN"]
+cdef int VR_UL = _dictionary.VR_CODE["UL"]
+cdef int VR_UI = _dictionary.VR_CODE["UI"]
+cdef int VR_OB = _dictionary.VR_CODE["OB"]
+cdef int VR_OW = _dictionary.VR_CODE["OW"]
+
+
+def _init_vr_tables():
+    cdef int i
+    text = {"AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "LT", "PN", "SH", "ST", "TM", "UC", "UR", "UT"}
+    longvr = {"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR", "UT", "UV"}
+    assert NVR <= 34
+    for i in range(676):
+        VR_FROM_CHARS[i] = 0
+    for i, vr in enumerate(_dictionary.VRS):
+        VR_CLASS[i] = C_SQ if vr == "SQ" else C_UI if vr == "UI" else C_STR if vr in text else C_BIN
+        VR_LONG[i] = 1 if vr in longvr else 0
+        VR_CHARS[i][0] = ord(vr[0])
+        VR_CHARS[i][1] = ord(vr[1])
+        VR_FROM_CHARS[(ord(vr[0]) - 65) * 26 + (ord(vr[1]) - 65)] = i + 1
+
+
+_init_vr_tables()
+
+# dictionary (implicit VR): sorted tags + codes, repeater masks
+cdef uint32_t* D_TAGS = NULL
+cdef uint8_t* D_CODES = NULL
+cdef Py_ssize_t D_N = 0
+cdef uint32_t[256] R_MASK
+cdef uint32_t[256] R_VALUE
+cdef uint8_t[256] R_CODE
+cdef int R_N = 0
+
+
+def _init_dictionary():
+    global D_TAGS, D_CODES, D_N, R_N
+    cdef Py_ssize_t i, n = len(_dictionary.TAGS)
+    D_TAGS = <uint32_t*>malloc(max(n, 1) * sizeof(uint32_t))
+    D_CODES = <uint8_t*>malloc(max(n, 1))
+    if D_TAGS == NULL or D_CODES == NULL:
+        raise MemoryError()
+    tags = _dictionary.TAGS
+    codes = _dictionary.CODES
+    for i in range(n):
+        D_TAGS[i] = tags[i]
+        D_CODES[i] = codes[i]
+    D_N = n
+    R_N = 0
+    for mask, value, code in _dictionary.REPEATERS[:256]:
+        R_MASK[R_N] = mask
+        R_VALUE[R_N] = value
+        R_CODE[R_N] = code
+        R_N += 1
+
+
+_init_dictionary()
+
+# private dictionary: sorted keys (creator id << 32 | group << 16 | elem) + codes
+cdef uint64_t* P_KEYS = NULL
+cdef uint8_t* P_CODES = NULL
+cdef Py_ssize_t P_N = 0
+_PRIVATE_CREATORS = _dictionary.PRIVATE_CREATORS
+
+
+def _init_private():
+    global P_KEYS, P_CODES, P_N
+    cdef Py_ssize_t i, n = len(_dictionary.PRIVATE_KEYS)
+    P_KEYS = <uint64_t*>malloc(max(n, 1) * sizeof(uint64_t))
+    P_CODES = <uint8_t*>malloc(max(n, 1))
+    if P_KEYS == NULL or P_CODES == NULL:
+        raise MemoryError()
+    keys = _dictionary.PRIVATE_KEYS
+    codes = _dictionary.PRIVATE_CODES
+    for i in range(n):
+        P_KEYS[i] = keys[i]
+        P_CODES[i] = codes[i]
+    P_N = n
+
+
+_init_private()
+
+
+cdef inline int private_find(uint64_t key) noexcept nogil:
+    cdef Py_ssize_t lo = 0, hi = P_N, mid
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if P_KEYS[mid] < key:
+            lo = mid + 1
+        else:
+            hi = mid
+    if lo < P_N and P_KEYS[lo] == key:
+        return P_CODES[lo]
+    return -1
+
+
+cdef inline int private_vr(uint32_t cid, uint32_t grp, uint32_t elem) noexcept nogil:
+    cdef uint64_t base = (<uint64_t>cid) << 32
+    cdef int code = private_find(base | (<uint64_t>grp << 16) | elem)
+    if code < 0:
+        code = private_find(base | (<uint64_t>grp << 16) | 0x100 | (elem & 0xFF))
+    if code < 0:
+        code = private_find(base | (<uint64_t>(grp & 0xFF00) << 16) | 0x100 | (elem & 0xFF))
+    return VR_UN if code < 0 else code
+
+
+cdef inline int dict_vr(uint32_t tag) noexcept nogil:
+    cdef uint32_t grp = tag >> 16
+    cdef uint32_t elem = tag & 0xFFFF
+    cdef Py_ssize_t lo = 0, hi = D_N, mid
+    cdef int i
+    if elem == 0:
+        return VR_UL
+    if grp & 1:
+        if 0x10 <= elem <= 0xFF:
+            return 11  # LO (checked at import below)
+        return VR_UN
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if D_TAGS[mid] < tag:
+            lo = mid + 1
+        else:
+            hi = mid
+    if lo < D_N and D_TAGS[lo] == tag:
+        return D_CODES[lo]
+    for i in range(R_N):
+        if (tag & R_MASK[i]) == R_VALUE[i]:
+            return R_CODE[i]
+    return VR_UN
+
+
+assert _dictionary.VR_CODE["LO"] == 11
+
+
+def _vr_for_tag(tag):
+    """The VR the writer uses for ``tag`` in implicit VR (for tests)."""
+    return _dictionary.VRS[dict_vr(tag)]
+
+
+# ---------------------------------------------------------------- helpers
+cdef inline uint16_t rd16(const uint8_t* p, bint be) noexcept nogil:
+    if be:
+        return (<uint16_t>p[0] << 8) | p[1]
+    return (<uint16_t>p[1] << 8) | p[0]
+
+
+cdef inline uint32_t rd32(const uint8_t* p, bint be) noexcept nogil:
+    if be:
+        return (<uint32_t>p[0] << 24) | (<uint32_t>p[1] << 16) | (<uint32_t>p[2] << 8) | p[3]
+    return (<uint32_t>p[3] << 24) | (<uint32_t>p[2] << 16) | (<uint32_t>p[1] << 8) | p[0]
+
+
+cdef inline void wr16(uint8_t* p, uint32_t v, bint be) noexcept nogil:
+    if be:
+        p[0] = (v >> 8) & 0xFF
+        p[1] = v & 0xFF
+    else:
+        p[0] = v & 0xFF
+        p[1] = (v >> 8) & 0xFF
+
+
+cdef inline void wr32(uint8_t* p, uint32_t v, bint be) noexcept nogil:
+    if be:
+        p[0] = (v >> 24) & 0xFF
+        p[1] = (v >> 16) & 0xFF
+        p[2] = (v >> 8) & 0xFF
+        p[3] = v & 0xFF
+    else:
+        p[0] = v & 0xFF
+        p[1] = (v >> 8) & 0xFF
+        p[2] = (v >> 16) & 0xFF
+        p[3] = (v >> 24) & 0xFF
+
+
+cdef inline bint is_c_space(uint8_t c) noexcept nogil:
+    return c == 0x20 or (0x09 <= c <= 0x0D)
+
+
+cdef int write_all(int fd, const uint8_t* p, Py_ssize_t n) except -1:
+    cdef Py_ssize_t r
+    cdef int err = 0
+    while n > 0:
+        with nogil:
+            r = c_write(fd, p, <size_t>n)
+            if r < 0:
+                err = errno
+        if r < 0:
+            if err == EINTR:
+                continue
+            raise OSError(err, os.strerror(err))
+        if r == 0:
+            raise OSError("write() returned 0")
+        p += r
+        n -= r
+    return 0
+
+
+cdef int pwrite_all(int fd, const uint8_t* p, Py_ssize_t n, int64_t off) except -1:
+    cdef Py_ssize_t r
+    cdef int err = 0
+    while n > 0:
+        with nogil:
+            r = c_pwrite(fd, p, <size_t>n, <off_t>off)
+            if r < 0:
+                err = errno
+        if r < 0:
+            if err == EINTR:
+                continue
+            raise OSError(err, os.strerror(err))
+        if r == 0:
+            raise OSError("pwrite() returned 0")
+        p += r
+        n -= r
+        off += r
+    return 0
+
+
+def _normalise_ui(bytes raw):
+    """UI value as storescp writes it, without padding."""
+    out = bytes(c for c in raw if not (c == 0x20 or 0x09 <= c <= 0x0D))
+    return out.rstrip(b"\0")
+
+
+def _pad(bytes v, bytes padchar):
+    return v + padchar if len(v) % 2 else v
+
+
+def _meta_element(int tag, str vr, bytes value):
+    import struct
+    return struct.pack("<HH2sH", tag >> 16, tag & 0xFFFF, vr.encode(), len(value)) + value
+
+
+def _build_meta(bytes sop_class, bytes sop_instance, str transfer_syntax, str impl_uid,
+                str impl_version, str calling_ae):
+    import struct
+    body = [
+        struct.pack("<HH2sHI", 2, 1, b"OB", 0, 2) + b"\x00\x01",
+        _meta_element(0x00020002, "UI", _pad(sop_class, b"\0")),
+        _meta_element(0x00020003, "UI", _pad(sop_instance, b"\0")),
+        _meta_element(0x00020010, "UI", _pad(transfer_syntax.encode("ascii", "replace"), b"\0")),
+        _meta_element(0x00020012, "UI", _pad(impl_uid.encode("ascii", "replace"), b"\0")),
+    ]
+    if impl_version:
+        body.append(_meta_element(0x00020013, "SH", _pad(impl_version.encode("ascii", "replace"), b" ")))
+    ae = calling_ae.rstrip(" ").encode("ascii", "replace")
+    if ae:
+        body.append(_meta_element(0x00020016, "AE", _pad(ae, b" ")))
+    b = b"".join(body)
+    return b"\0" * 128 + b"DICM" + struct.pack("<HH2sHI", 2, 0, b"UL", 4, len(b)) + b
+
+
+# ---------------------------------------------------------------- sinks
+cdef class DatasetSink:
+    """Receives the data set fragments of one C-STORE, in order."""
+
+    cdef int feed(self, const unsigned char* data, Py_ssize_t n) except -1:
+        raise NotImplementedError("DatasetSink.feed")
+
+    def write(self, data):
+        """Feed a bytes-like object (bytes, bytearray, memoryview ...)."""
+        cdef Py_buffer view
+        PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
+        try:
+            self.feed(<const unsigned char*>view.buf, view.len)
+        finally:
+            PyBuffer_Release(&view)
+
+
+cdef class DiscardSink(DatasetSink):
+    """Swallows every byte (counts them)."""
+
+    cdef public long long bytes_received
+
+    cdef int feed(self, const unsigned char* data, Py_ssize_t n) except -1:
+        self.bytes_received += n
+        return 0
+
+    def finish(self):
+        return {"bytes_received": self.bytes_received}
+
+
+ctypedef struct Frame:
+    int kind
+    bint undefined
+    bint implicit          # content is parsed as implicit VR little endian
+    bint suppressed        # inside a dropped element: nothing is written
+    int64_t end            # input position where a defined-length container ends
+    int64_t limit          # input position nothing inside may pass
+    int64_t len_pos        # output position of the length field to patch (-1: none)
+    int64_t content_start  # output position of the first content byte
+    uint32_t last_tag
+    int cr_start           # first private creator entry of this item
+    bint gl_active
+    uint32_t gl_group
+    int64_t gl_pos         # output position of the group length value
+    int64_t gl_start       # output position after the group length element
+
+
+cdef class DatasetWriter(DatasetSink):
+    """Streams one received data set into a DICOM file on ``fd``.
+
+    See the module docstring for what is written.  ``fd`` must be a regular
+    file opened for writing, positioned at 0; it is never closed here.
+    """
+
+    cdef int fd
+    cdef bint implicit, be, bitpres, write_meta
+    cdef str transfer_syntax, calling_ae, impl_uid, impl_version
+    cdef bytes cmd_class, cmd_instance
+    # output
+    cdef uint8_t* mem
+    cdef uint8_t* obuf            # = mem + RESERVE
+    cdef Py_ssize_t ofill
+    cdef Py_ssize_t prefix        # meta bytes placed just before obuf, unwritten
+    cdef int64_t obuf_ds_pos      # data set position of obuf[0]
+    cdef int64_t meta_len
+    cdef bint meta_resolved, meta_forced
+    cdef bint suppress
+    cdef int suppress_depth
+    cdef uint8_t scratch[16]
+    # input
+    cdef int64_t in_pos
+    cdef int state
+    cdef uint8_t hbuf[16]
+    cdef int hlen
+    cdef Frame frames[MAX_FRAMES]
+    cdef int depth
+    # current value
+    cdef int v_mode
+    cdef int64_t v_rem, v_skip, v_pending, v_start, v_len_pos
+    cdef int v_len_size
+    cdef bint v_pad, v_padspace_even
+    cdef int v_pick
+    # picks
+    cdef uint8_t picks[NPICK][PICK_CAP]
+    cdef int pick_len[NPICK]
+    cdef bint pick_seen[NPICK]
+    cdef bint class_anywhere, instance_anywhere, class_nested, instance_nested, ui_class, ui_instance
+    cdef bint failed, finished
+    # private creators of the open items (implicit VR only)
+    cdef uint16_t cr_group[MAX_CREATORS]
+    cdef uint8_t cr_block[MAX_CREATORS]
+    cdef int32_t cr_id[MAX_CREATORS]
+    cdef int cr_top
+    cdef uint16_t v_cr_group
+    cdef uint8_t v_cr_block
+
+    def __cinit__(self):
+        self.mem = NULL
+
+    def __init__(self, int fd, str transfer_syntax, *, str calling_ae_title,
+                 str implementation_class_uid, str implementation_version_name,
+                 str command_sop_class_uid, str command_sop_instance_uid,
+                 bint bit_preserving=False, bint write_file_meta=True):
+        if self.mem != NULL:
+            raise RuntimeError("DatasetWriter cannot be re-initialised")
+        self.fd = fd
+        self.transfer_syntax = transfer_syntax
+        self.calling_ae = calling_ae_title
+        self.impl_uid = implementation_class_uid
+        self.impl_version = implementation_version_name
+        self.cmd_class = command_sop_class_uid.encode("ascii", "replace")
+        self.cmd_instance = command_sop_instance_uid.encode("ascii", "replace")
+        self.bitpres = bit_preserving
+        self.write_meta = write_file_meta
+        ts = transfer_syntax.rstrip("\0 ")
+        if ts == TS_IMPLICIT_LE:
+            self.implicit, self.be = True, False
+        elif ts == TS_EXPLICIT_BE:
+            self.implicit, self.be = False, True
+        elif ts == TS_DEFLATED:
+            if not bit_preserving:
+                raise NotImplementedError(
+                    "deflated explicit VR little endian is not supported yet by the stream writer")
+            self.implicit, self.be = False, False
+        elif ts == TS_EXPLICIT_LE or ts.startswith("1.2.840.10008.1.2."):
+            # explicit VR LE and every encapsulated (compressed) syntax
+            self.implicit, self.be = False, False
+        elif bit_preserving:
+            self.implicit, self.be = False, False
+        else:
+            raise NotImplementedError(f"transfer syntax {transfer_syntax!r} is not supported by the stream writer")
+        self.mem = <uint8_t*>malloc(RESERVE + OBUF_SIZE)
+        if self.mem == NULL:
+            raise MemoryError()
+        self.obuf = self.mem + RESERVE
+        self.ofill = 0
+        self.prefix = 0
+        self.obuf_ds_pos = 0
+        self.meta_len = 0
+        self.meta_resolved = False
+        self.meta_forced = False
+        self.suppress = False
+        self.suppress_depth = -1
+        self.in_pos = 0
+        self.state = ST_HEADER
+        self.hlen = 0
+        self.depth = 0
+        self.v_pick = -1
+        for i in range(NPICK):
+            self.pick_len[i] = 0
+            self.pick_seen[i] = False
+        self.class_anywhere = False
+        self.instance_anywhere = False
+        self.class_nested = False
+        self.instance_nested = False
+        self.ui_class = False
+        self.ui_instance = False
+        self.failed = False
+        self.finished = False
+        self.cr_top = 0
+        memset(&self.frames[0], 0, sizeof(Frame))
+        self.frames[0].kind = K_DATASET
+        self.frames[0].undefined = True
+        self.frames[0].implicit = self.implicit
+        self.frames[0].end = NO_LIMIT
+        self.frames[0].limit = NO_LIMIT
+        self.frames[0].len_pos = -1
+        self.frames[0].last_tag = 0
+        if not self.write_meta:
+            self.meta_resolved = True
+        elif self.bitpres:
+            self._resolve_meta(True)
+
+    def __dealloc__(self):
+        if self.mem != NULL:
+            free(self.mem)
+            self.mem = NULL
+
+    # ------------------------------------------------------------ meta
+    def _resolve_meta(self, bint forced):
+        """Build the file meta and place it in front of the buffered data set."""
+        cdef bytes meta
+        cdef Py_ssize_t n
+        if self.meta_resolved:
+            return
+        if self.bitpres:
+            cls, inst = self.cmd_class, self.cmd_instance
+        else:
+            # like storescp: the first (0008,0016)/(0008,0018) of VR UI in stream
+            # order, at any depth (depth-first search)
+            if self.ui_class:
+                cls = _normalise_ui(self._pick(6 if self.class_nested else 1))
+            elif forced:
+                cls = self.cmd_class
+            else:
+                cls = PRIVATE_SOP_CLASS
+            if self.ui_instance:
+                inst = _normalise_ui(self._pick(7 if self.instance_nested else 2))
+            elif forced:
+                inst = self.cmd_instance
+            else:
+                inst = ("2.25.%d" % uuid.uuid4().int).encode()
+            self.meta_forced = forced
+        meta = _build_meta(cls, inst, self.transfer_syntax, self.impl_uid, self.impl_version, self.calling_ae)
+        n = len(meta)
+        self.meta_len = n
+        if n <= RESERVE:
+            memcpy(self.obuf - n, <const uint8_t*><char*>meta, n)
+            self.prefix = n
+        else:
+            # nothing has been written yet: the meta goes first
+            write_all(self.fd, <const uint8_t*><char*>meta, n)
+        self.meta_resolved = True
+
+    cdef bytes _pick(self, int i):
+        return (<char*>self.picks[i])[:self.pick_len[i]]
+
+    # ------------------------------------------------------------ output
+    cdef int flush(self) except -1:
+        cdef Py_ssize_t total
+        if not self.meta_resolved:
+            self._resolve_meta(True)
+        total = self.prefix + self.ofill
+        if total:
+            write_all(self.fd, self.obuf - self.prefix, total)
+        self.obuf_ds_pos += self.ofill
+        self.ofill = 0
+        self.prefix = 0
+        return 0
+
+    cdef inline int64_t out_pos(self) noexcept:
+        return self.obuf_ds_pos + self.ofill
+
+    cdef int out_bytes(self, const uint8_t* p, Py_ssize_t n) except -1:
+        cdef Py_ssize_t k
+        if self.suppress or n <= 0:
+            return 0
+        if n >= DIRECT_MIN:
+            self.flush()
+            write_all(self.fd, p, n)
+            self.obuf_ds_pos += n
+            return 0
+        while n > 0:
+            k = OBUF_SIZE - self.ofill
+            if k == 0:
+                self.flush()
+                k = OBUF_SIZE
+            if k > n:
+                k = n
+            memcpy(self.obuf + self.ofill, p, k)
+            self.ofill += k
+            p += k
+            n -= k
+        return 0
+
+    cdef int out_fill(self, uint8_t c, int64_t n) except -1:
+        cdef Py_ssize_t k
+        if self.suppress:
+            return 0
+        while n > 0:
+            k = OBUF_SIZE - self.ofill
+            if k == 0:
+                self.flush()
+                k = OBUF_SIZE
+            if k > n:
+                k = <Py_ssize_t>n
+            memset(self.obuf + self.ofill, c, k)
+            self.ofill += k
+            n -= k
+        return 0
+
+    cdef uint8_t* out_reserve(self, Py_ssize_t n) except NULL:
+        cdef uint8_t* p
+        if self.suppress:
+            return self.scratch
+        if OBUF_SIZE - self.ofill < n:
+            self.flush()
+        p = self.obuf + self.ofill
+        self.ofill += n
+        return p
+
+    cdef int patch(self, int64_t pos, const uint8_t* p, int n) except -1:
+        if pos >= self.obuf_ds_pos:
+            memcpy(self.obuf + (pos - self.obuf_ds_pos), p, n)
+        else:
+            pwrite_all(self.fd, p, n, self.meta_len + pos)
+        return 0
+
+    cdef int patch_len(self, int64_t pos, int size, int64_t value) except -1:
+        cdef uint8_t b[4]
+        if size == 2:
+            if value > 0xFFFF:
+                raise DatasetError("value too long for a 16-bit length field")
+            wr16(b, <uint32_t>value, self.be)
+        else:
+            if value >= 0xFFFFFFFF:
+                raise DatasetError("sequence/item longer than 4 GiB")
+            wr32(b, <uint32_t>value, self.be)
+        return self.patch(pos, b, size)
+
+    # ------------------------------------------------------------ framing
+    cdef int err(self, msg) except -1:
+        raise DatasetError(f"{msg} (at byte {self.in_pos} of the data set)")
+
+    cdef int patch_gl(self, Frame* f) except -1:
+        f.gl_active = False
+        if not f.suppressed:
+            self.patch_len(f.gl_pos, 4, self.out_pos() - f.gl_start)
+        return 0
+
+    cdef int push(self, int kind, bint undefined, int64_t length, bint implicit, bint dropped,
+                  int64_t len_pos) except -1:
+        cdef Frame* parent = &self.frames[self.depth]
+        cdef Frame* f
+        if self.depth + 1 >= MAX_FRAMES:
+            self.err("sequences nested too deeply")
+        self.depth += 1
+        f = &self.frames[self.depth]
+        f.kind = kind
+        f.undefined = undefined
+        f.implicit = implicit
+        f.suppressed = parent.suppressed or dropped
+        if undefined:
+            f.end = NO_LIMIT
+            f.limit = parent.limit
+        else:
+            f.end = self.in_pos + length
+            f.limit = f.end
+        f.len_pos = len_pos
+        f.content_start = self.out_pos()
+        f.last_tag = 0
+        f.cr_start = self.cr_top
+        f.gl_active = False
+        if dropped and self.suppress_depth < 0:
+            self.suppress = True
+            self.suppress_depth = self.depth
+        return 0
+
+    cdef int close_frame(self) except -1:
+        cdef Frame* f = &self.frames[self.depth]
+        if f.gl_active:
+            self.patch_gl(f)
+        if not f.suppressed and f.len_pos >= 0:
+            self.patch_len(f.len_pos, 4, self.out_pos() - f.content_start)
+        if self.depth == self.suppress_depth:
+            self.suppress = False
+            self.suppress_depth = -1
+        self.cr_top = f.cr_start
+        self.depth -= 1
+        return 0
+
+    cdef int check_ends(self) except -1:
+        cdef Frame* f
+        while self.depth > 0:
+            f = &self.frames[self.depth]
+            if f.undefined or self.in_pos < f.end:
+                return 0
+            if self.in_pos > f.end:
+                self.err("element overruns its sequence or item")
+            self.close_frame()
+        return 0
+
+    # ------------------------------------------------------------ headers
+    cdef int on_header(self, const uint8_t* h, int hsize) except -1:
+        cdef Frame* f = &self.frames[self.depth]
+        cdef bint imp = f.implicit
+        cdef bint be = self.be and not imp
+        cdef uint32_t tag = (<uint32_t>rd16(h, be) << 16) | rd16(h + 2, be)
+        cdef uint32_t grp = tag >> 16
+        cdef uint32_t length
+        cdef int vr, cls, i
+        cdef bint undefined, dropped, longvr
+        cdef uint8_t* o
+        cdef int64_t newlen, pos
+        cdef int kind
+        cdef int pick
+
+        if self.in_pos > f.limit:
+            self.err("element header overruns its sequence or item")
+        length = rd32(h + hsize - 4, be) if hsize != 8 or imp or grp == 0xFFFE else rd16(h + 6, be)
+        undefined = length == UNDEF
+
+        # ---- inside a sequence: items only
+        if f.kind == K_SEQ:
+            if tag == TAG_ITEM:
+                o = self.out_reserve(8)
+                memcpy(o, h, 4)
+                wr32(o + 4, 0, self.be)
+                pos = self.out_pos() - 4
+                if not undefined and self.in_pos + <int64_t>length > f.limit:
+                    self.err("item length overruns its sequence")
+                self.push(K_ITEM, undefined, length, imp, False, pos)
+                return self.check_ends()
+            if tag == TAG_SEQ_DELIM:
+                if not f.undefined:
+                    self.err("sequence delimiter in a defined-length sequence")
+                self.close_frame()
+                return self.check_ends()
+            self.err(f"expected an item in sequence, found tag ({grp:04X},{tag & 0xFFFF:04X})")
+
+        # ---- inside encapsulated pixel data: fragments
+        if f.kind == K_ENCAPS:
+            if tag == TAG_ITEM:
+                if undefined:
+                    self.err("pixel data fragment with undefined length")
+                if self.in_pos + <int64_t>length > f.limit:
+                    self.err("pixel data fragment overruns its item")
+                o = self.out_reserve(8)
+                memcpy(o, h, 4)
+                wr32(o + 4, length + (length & 1), self.be)
+                self.start_value(VM_RAW, length, 0, (length & 1) != 0, -1, 0)
+                return 0
+            if tag == TAG_SEQ_DELIM:
+                o = self.out_reserve(8)
+                memcpy(o, h, 4)
+                wr32(o + 4, 0, self.be)
+                self.close_frame()
+                return self.check_ends()
+            self.err(f"expected a pixel data fragment, found tag ({grp:04X},{tag & 0xFFFF:04X})")
+
+        # ---- inside the data set or an item: elements
+        if grp == 0xFFFE:
+            if tag == TAG_ITEM_DELIM and f.kind == K_ITEM:
+                if f.undefined:
+                    self.close_frame()
+                    return self.check_ends()
+                return self.check_ends()    # stray delimiter in a defined item: dropped
+            self.err(f"unexpected item tag ({grp:04X},{tag & 0xFFFF:04X}) where an element was expected")
+
+        if f.gl_active and grp != f.gl_group:
+            self.patch_gl(f)
+        if not self.meta_resolved and self.ui_class and self.ui_instance:
+            # both values are complete (a new header started): the meta can be built
+            self._resolve_meta(False)
+
+        dropped = tag == TAG_PADDING or (tag == f.last_tag and f.last_tag != 0)
+        if not dropped:
+            f.last_tag = tag
+
+        # VR
+        if imp:
+            if (grp & 1) and (tag & 0xFFFF) >= 0x1000:
+                vr = VR_UN
+                for i in range(self.cr_top - 1, f.cr_start - 1, -1):
+                    if self.cr_group[i] == grp and self.cr_block[i] == ((tag >> 8) & 0xFF):
+                        if self.cr_id[i] > 0:
+                            vr = private_vr(self.cr_id[i], grp, tag & 0xFFFF)
+                        break
+            else:
+                vr = dict_vr(tag)
+            if undefined:
+                vr = -1 if tag == TAG_PIXEL else VR_SQ
+        else:
+            if not (65 <= h[4] <= 90 and 65 <= h[5] <= 90):
+                self.err(f"invalid VR bytes {bytes(h[4:6])!r} for tag ({grp:04X},{tag & 0xFFFF:04X})")
+            vr = <int>VR_FROM_CHARS[(h[4] - 65) * 26 + (h[5] - 65)] - 1
+            if vr < 0:
+                self.err(f"unknown VR {bytes(h[4:6])!r} for tag ({grp:04X},{tag & 0xFFFF:04X})")
+            if undefined and vr != VR_SQ:
+                if vr == VR_UN:
+                    if self.be:
+                        self.err("UN with undefined length in big endian is not supported")
+                    vr = VR_SQ
+                    imp = True          # content is implicit VR little endian
+                elif tag == TAG_PIXEL and (vr == VR_OB or vr == VR_OW):
+                    vr = -1
+                else:
+                    self.err(f"undefined length for a non-sequence element ({grp:04X},{tag & 0xFFFF:04X})")
+
+        if dropped and (vr == -1 or vr == VR_SQ):
+            self.suppress = True        # the header is not written either (push records the depth)
+        if vr == -1:
+            # encapsulated pixel data: header as received (explicit) or implicit
+            if self.implicit:
+                o = self.out_reserve(8)
+                memcpy(o, h, 4)
+                wr32(o + 4, UNDEF, self.be)
+            else:
+                o = self.out_reserve(12)
+                memcpy(o, h, 4)
+                o[4] = b'O'     # storescp writes encapsulated pixel data as OB
+                o[5] = b'B'
+                o[6] = 0; o[7] = 0
+                wr32(o + 8, UNDEF, self.be)
+            self.push(K_ENCAPS, True, 0, imp, dropped, -1)
+            return 0
+
+        if vr == VR_SQ:
+            if not undefined and self.in_pos + <int64_t>length > f.limit:
+                self.err("sequence length overruns its item")
+            pos = self.write_header(h, tag, VR_SQ, 0)
+            self.push(K_SEQ, undefined, length, imp, dropped, pos)
+            return self.check_ends()
+
+        # plain value
+        pick = -1
+        cls = VR_CLASS[vr]
+        if (tag == 0x00080016 or tag == 0x00080018) and not dropped:
+            # reported presence: any string VR (storescp's consistency check);
+            # the file meta: only VR UI (storescp's meta header)
+            if tag == 0x00080016:
+                if cls == C_UI or cls == C_STR:
+                    self.class_anywhere = True
+                if vr == VR_UI and not self.ui_class:
+                    self.ui_class = True
+                    self.class_nested = self.depth > 0
+                    if self.class_nested:
+                        pick = 6
+            else:
+                if cls == C_UI or cls == C_STR:
+                    self.instance_anywhere = True
+                if vr == VR_UI and not self.ui_instance:
+                    self.ui_instance = True
+                    self.instance_nested = self.depth > 0
+                    if self.instance_nested:
+                        pick = 7
+        if self.in_pos + <int64_t>length > f.limit:
+            self.err(f"value of ({grp:04X},{tag & 0xFFFF:04X}) overruns its sequence or item")
+        if dropped:
+            self.start_value(VM_SKIP, length, 0, False, -1, 0)
+            return 0
+        if (tag & 0xFFFF) == 0:
+            # group length: recalculated
+            newlen = 4 if length < 4 else length + (length & 1)
+            self.write_header(h, tag, VR_UL, newlen)
+            pos = self.out_pos()
+            o = self.out_reserve(4)
+            memset(o, 0, 4)
+            f.gl_active = not f.suppressed
+            f.gl_group = grp
+            f.gl_pos = pos
+            f.gl_start = pos + newlen
+            self.start_value(VM_RAW, length, 4 if length >= 4 else length, length >= 4 and (length & 1) != 0, -1, 0)
+            return 0
+        if cls == C_STR and not (length & 1):
+            pos = self.write_header(h, tag, vr, 0)
+            self.start_value(VM_STR, length, 0, False, pos, 0)
+        elif cls == C_UI:
+            pos = self.write_header(h, tag, vr, 0)
+            self.start_value(VM_UI, length, 0, False, pos, 0)
+        elif vr == VR_OW:
+            # storescp keeps odd-length OW odd
+            self.write_header(h, tag, vr, length)
+            self.start_value(VM_RAW, length, 0, False, -1, 0)
+        else:
+            self.write_header(h, tag, vr, length + (length & 1))
+            self.start_value(VM_RAW, length, 0, (length & 1) != 0, -1, 0)
+        if self.depth == 0 and (cls == C_UI or cls == C_STR):
+            for i in range(6):
+                if PICK_TAGS[i] == tag:
+                    if not self.pick_seen[i]:
+                        pick = i
+                    break
+        if imp and (grp & 1) and 0x10 <= (tag & 0xFFFF) <= 0xFF and not dropped:
+            pick = PICK_CREATOR
+            self.v_cr_group = grp
+            self.v_cr_block = tag & 0xFF
+        if pick >= 0:
+            self.v_pick = pick
+            self.pick_seen[pick] = True
+            self.pick_len[pick] = 0
+        return 0
+
+    cdef int64_t write_header(self, const uint8_t* h, uint32_t tag, int vr, int64_t length) except -2:
+        """Write an element header in the output encoding; return the position of its length field."""
+        cdef uint8_t* o
+        cdef int64_t pos
+        if self.implicit:
+            o = self.out_reserve(8)
+            memcpy(o, h, 4)
+            wr32(o + 4, <uint32_t>length, self.be)
+            return self.out_pos() - 4
+        if VR_LONG[vr]:
+            o = self.out_reserve(12)
+            memcpy(o, h, 4)
+            o[4] = VR_CHARS[vr][0]
+            o[5] = VR_CHARS[vr][1]
+            o[6] = 0
+            o[7] = 0
+            wr32(o + 8, <uint32_t>length, self.be)
+            return self.out_pos() - 4
+        if length > 0xFFFF:
+            self.err(f"value of ({tag >> 16:04X},{tag & 0xFFFF:04X}) too long for VR {_dictionary.VRS[vr]}")
+        o = self.out_reserve(8)
+        memcpy(o, h, 4)
+        o[4] = VR_CHARS[vr][0]
+        o[5] = VR_CHARS[vr][1]
+        wr16(o + 6, <uint32_t>length, self.be)
+        return -(self.out_pos() - 2) - 10   # encoded: 2-byte length field
+
+    cdef int start_value(self, int mode, int64_t length, int64_t skip, bint pad, int64_t len_pos,
+                         int unused) except -1:
+        self.state = ST_VALUE
+        self.v_mode = mode
+        self.v_rem = length
+        self.v_skip = skip
+        self.v_pad = pad
+        self.v_pending = 0
+        self.v_start = self.out_pos()
+        if len_pos <= -10:
+            self.v_len_pos = -(len_pos + 10)
+            self.v_len_size = 2
+        else:
+            self.v_len_pos = len_pos
+            self.v_len_size = 4
+        self.v_pick = -1
+        return 0
+
+    cdef int end_value(self) except -1:
+        cdef int64_t n
+        cdef uint8_t c
+        if self.v_mode == VM_RAW:
+            if self.v_pad:
+                c = 0
+                self.out_bytes(&c, 1)
+        elif self.v_mode == VM_STR:
+            n = self.out_pos() - self.v_start
+            if n & 1:
+                c = 0x20
+                self.out_bytes(&c, 1)
+                n += 1
+            if not self.suppress:
+                self.patch_len(self.v_len_pos, self.v_len_size, n)
+        elif self.v_mode == VM_UI:
+            n = self.out_pos() - self.v_start
+            if n & 1:
+                c = 0
+                self.out_bytes(&c, 1)
+                n += 1
+            if not self.suppress:
+                self.patch_len(self.v_len_pos, self.v_len_size, n)
+        self.state = ST_HEADER
+        if self.v_pick == PICK_CREATOR:
+            self.add_creator()
+        self.v_pick = -1
+        return self.check_ends()
+
+    cdef int add_creator(self) except -1:
+        # the creator string as storescp compares it: trailing spaces removed
+        # only from even-length values (odd ones got a NUL first), then cut at
+        # the first NUL (C string)
+        cdef bytes raw = self._pick(PICK_CREATOR)
+        cdef int i
+        if not (len(raw) & 1):
+            raw = raw.rstrip(b" ")
+        i = raw.find(b"\0")
+        if i >= 0:
+            raw = raw[:i]
+        if self.cr_top < MAX_CREATORS:
+            self.cr_group[self.cr_top] = self.v_cr_group
+            self.cr_block[self.cr_top] = self.v_cr_block
+            self.cr_id[self.cr_top] = _PRIVATE_CREATORS.get(raw, 0)
+            self.cr_top += 1
+        return 0
+
+    cdef int on_value(self, const uint8_t* p, Py_ssize_t k) except -1:
+        cdef Py_ssize_t j, s, m
+        cdef uint8_t c
+        if self.v_pick >= 0:
+            m = PICK_CAP - self.pick_len[self.v_pick]
+            if m > k:
+                m = k
+            if m > 0:
+                memcpy(&self.picks[self.v_pick][self.pick_len[self.v_pick]], p, m)
+                self.pick_len[self.v_pick] += m
+        if self.v_skip > 0:
+            s = k if k < self.v_skip else <Py_ssize_t>self.v_skip
+            self.v_skip -= s
+            p += s
+            k -= s
+            if k == 0:
+                return 0
+        if self.v_mode == VM_RAW:
+            return self.out_bytes(p, k)
+        if self.v_mode == VM_SKIP:
+            return 0
+        if self.v_mode == VM_STR:
+            j = k - 1
+            while j >= 0 and p[j] == 0x20:
+                j -= 1
+            if j < 0:
+                self.v_pending += k
+                return 0
+            if self.v_pending:
+                self.out_fill(0x20, self.v_pending)
+            self.out_bytes(p, j + 1)
+            self.v_pending = k - 1 - j
+            return 0
+        # VM_UI
+        s = 0
+        for j in range(k):
+            c = p[j]
+            if is_c_space(c) or c == 0:
+                if j > s:
+                    if self.v_pending:
+                        self.out_fill(0, self.v_pending)
+                        self.v_pending = 0
+                    self.out_bytes(p + s, j - s)
+                s = j + 1
+                if c == 0:
+                    self.v_pending += 1
+        if k > s:
+            if self.v_pending:
+                self.out_fill(0, self.v_pending)
+                self.v_pending = 0
+            self.out_bytes(p + s, k - s)
+        return 0
+
+    # ------------------------------------------------------------ input
+    cdef int feed(self, const unsigned char* data, Py_ssize_t n) except -1:
+        if self.failed:
+            raise DatasetError("the data set writer failed earlier")
+        if self.finished:
+            raise DatasetError("data after finish()")
+        try:
+            return self._feed(data, n)
+        except BaseException:
+            self.failed = True
+            raise
+
+    cdef int _feed(self, const uint8_t* data, Py_ssize_t n) except -1:
+        cdef Py_ssize_t i = 0, k, need
+        cdef const uint8_t* h
+        cdef int hsize
+        cdef Frame* f
+        cdef bint imp
+        if self.bitpres:
+            self.out_bytes(data, n)
+            self.in_pos += n
+            return 0
+        while i < n:
+            if self.state == ST_VALUE:
+                k = n - i
+                if k > self.v_rem:
+                    k = <Py_ssize_t>self.v_rem
+                self.on_value(data + i, k)
+                i += k
+                self.in_pos += k
+                self.v_rem -= k
+                if self.v_rem == 0:
+                    self.end_value()
+                continue
+            # ST_HEADER
+            f = &self.frames[self.depth]
+            imp = f.implicit
+            if self.hlen == 0 and n - i >= 12:
+                h = data + i
+                hsize = self.header_size(h, imp)
+                i += hsize
+            else:
+                need = 8 - self.hlen
+                if need > 0:
+                    k = n - i if n - i < need else need
+                    memcpy(self.hbuf + self.hlen, data + i, k)
+                    self.hlen += k
+                    i += k
+                    if self.hlen < 8:
+                        break
+                hsize = self.header_size(self.hbuf, imp)
+                need = hsize - self.hlen
+                if need > 0:
+                    k = n - i if n - i < need else need
+                    memcpy(self.hbuf + self.hlen, data + i, k)
+                    self.hlen += k
+                    i += k
+                    if self.hlen < hsize:
+                        break
+                h = self.hbuf
+                self.hlen = 0
+            self.in_pos += hsize
+            self.on_header(h, hsize)
+            if self.state == ST_VALUE and self.v_rem == 0:
+                self.end_value()
+        return 0
+
+    cdef inline int header_size(self, const uint8_t* h, bint imp) noexcept:
+        cdef int code
+        if imp:
+            return 8
+        if self.be:
+            if h[0] == 0xFF and h[1] == 0xFE:
+                return 8
+        elif h[0] == 0xFE and h[1] == 0xFF:
+            return 8
+        if 65 <= h[4] <= 90 and 65 <= h[5] <= 90:
+            code = <int>VR_FROM_CHARS[(h[4] - 65) * 26 + (h[5] - 65)] - 1
+            if code >= 0 and VR_LONG[code]:
+                return 12
+        return 8
+
+    # ------------------------------------------------------------ end
+    def finish(self):
+        """Complete the file; return the picked-out attributes (see module doc)."""
+        if self.failed:
+            raise DatasetError("the data set writer failed earlier")
+        if self.finished:
+            raise DatasetError("finish() called twice")
+        try:
+            if not self.bitpres:
+                if self.state == ST_VALUE:
+                    self.err("data set truncated inside a value")
+                if self.hlen:
+                    self.err("data set truncated inside an element header")
+                if self.depth > 0:
+                    self.err("data set truncated inside a sequence or item")
+                if self.frames[0].gl_active:
+                    self.patch_gl(&self.frames[0])
+            if not self.meta_resolved:
+                self._resolve_meta(False)
+            self.flush()
+        except BaseException:
+            self.failed = True
+            raise
+        self.finished = True
+        result = {
+            "sop_class_uid": None,
+            "sop_instance_uid": None,
+            "study_instance_uid": None,
+            "modality": None,
+            "specific_character_set": None,
+            "patient_name": None,
+            "sop_class_uid_anywhere": bool(self.class_anywhere),
+            "sop_instance_uid_anywhere": bool(self.instance_anywhere),
+            "bytes_written": self.meta_len + self.out_pos(),
+        }
+        if not self.bitpres:
+            names = ("specific_character_set", "sop_class_uid", "sop_instance_uid", "modality",
+                     "patient_name", "study_instance_uid")
+            for i in range(6):
+                if not self.pick_seen[i]:
+                    continue
+                raw = self._pick(i)
+                if names[i] == "patient_name":
+                    result["patient_name"] = raw
+                elif names[i].endswith("_uid"):
+                    result[names[i]] = _normalise_ui(raw).decode("ascii", "replace")
+                else:
+                    result[names[i]] = raw.rstrip(b"\0 ").decode("ascii", "replace")
+        return result
+
+    @property
+    def bytes_received(self):
+        return self.in_pos
