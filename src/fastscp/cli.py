@@ -1,0 +1,247 @@
+"""The ``fastscp`` command: a drop-in for DCMTK's ``storescp`` command line.
+
+``main(argv)`` parses the arguments with :mod:`fastscp.options` (same
+notation, messages and exit codes as storescp), sets up logging, checks the
+output directory and the port, and runs :class:`fastscp.server.Server`.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import platform
+import sys
+from typing import List, Optional, Sequence
+
+from . import options as opts
+from .config import ServerConfig
+from .log import setup_logging
+
+PROGRAM = opts.PROGRAM
+DESCRIPTION = opts.DESCRIPTION
+
+#: exit codes (storescp uses only these two here)
+EXIT_OK = 0
+EXIT_ERROR = 1
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import PackageNotFoundError, version
+    except ImportError:  # pragma: no cover - Python < 3.8
+        return "0.1.0"
+    try:
+        return version("fastscp")
+    except PackageNotFoundError:  # running from a source tree
+        return "0.1.0"
+
+
+__version__ = _version()
+
+log = logging.getLogger("fastscp")
+
+
+# ---------------------------------------------------------------------------
+# texts
+# ---------------------------------------------------------------------------
+
+def header() -> str:
+    """First line of every banner (storescp: ``$dcmtk: storescp v3.6.7 ... $``)."""
+    return "$%s: %s v%s $" % (PROGRAM, PROGRAM, __version__)
+
+
+def banner() -> str:
+    return "%s\n\n%s: %s\n" % (header(), PROGRAM, DESCRIPTION)
+
+
+_TEXT_COL = 33
+
+
+def _option_lines(opt: opts.Option, indent: int) -> List[str]:
+    short_width = 8 if indent == 2 else 6
+    lead = " " * indent + (opt.short or "").ljust(short_width) + opt.long
+    lead = lead.ljust(_TEXT_COL - 1) + " "
+    text: List[str] = []
+    if opt.value_help:
+        text.extend(opt.value_help.split("\n"))
+    text.extend(opt.help.split("\n"))
+    lines = [lead + text[0]]
+    lines.extend(" " * _TEXT_COL + t for t in text[1:])
+    if not opt.built:
+        lines[0] = "*" + lines[0][1:]
+    return lines
+
+
+def help_text() -> str:
+    """The usage text, generated from the option table."""
+    out = [banner().rstrip("\n")]
+    out.append("usage: %s [options] port" % PROGRAM)
+    out.append("")
+    out.append("options marked * are storescp options that %s does not support yet;" % PROGRAM)
+    out.append("they are refused with an error.")
+    out.append("")
+    out.append("parameters:")
+    out.append("  port".ljust(_TEXT_COL - 2) + "  TCP port to listen on")
+    for title, subs in opts.SECTIONS:
+        out.append(title + ":")
+        for sub, options in subs:
+            indent = 2
+            if sub is not None:
+                out.append("  " + sub)
+                indent = 4
+            for opt in options:
+                out.extend(_option_lines(opt, indent))
+    out.append("")
+    return "\n".join(out) + "\n"
+
+
+def version_text() -> str:
+    import importlib.util
+    compiled = []
+    for name in ("_pdu", "_pdv", "_writer"):
+        try:
+            if importlib.util.find_spec("fastscp." + name) is not None:
+                compiled.append(name)
+        except (ImportError, ValueError):
+            pass
+    lines = [banner().rstrip("\n"), ""]
+    lines.append("Host type: %s %s" % (platform.system() or "unknown", platform.machine()))
+    lines.append("Python: %s %s" % (platform.python_implementation(), platform.python_version()))
+    lines.append("Build options: compiled modules: %s"
+                 % (" ".join(compiled) if compiled else "none (not built)"))
+    lines.append("")
+    lines.append("External libraries used:")
+    try:
+        from importlib.metadata import version as _v
+        lines.append("- pydicom, Version %s" % _v("pydicom"))
+    except Exception:  # not installed: nothing to report
+        pass
+    try:
+        import zlib
+        lines.append("- zlib, Version %s" % zlib.ZLIB_RUNTIME_VERSION)
+    except ImportError:
+        pass
+    lines.append("")
+    return "\n".join(lines) + "\n"
+
+
+def _print_error(message: str) -> None:
+    err = sys.stderr
+    err.write("%serror: %s\n" % (banner(), message))
+    err.flush()
+
+
+def arguments_message(cmd: opts.CommandLine) -> str:
+    """What ``--arguments`` logs (storescp omits empty words from the list
+    but counts them)."""
+    words = "".join("'%s' " % a for a in cmd.expanded_for_log() if a)
+    return "calling '%s' with %d arguments: %s\n" % (PROGRAM, len(cmd.args), words)
+
+
+# ---------------------------------------------------------------------------
+# main
+# ---------------------------------------------------------------------------
+
+def build_config(st: opts.Settings) -> ServerConfig:
+    return ServerConfig(
+        port=st.port if st.port is not None else 104,
+        ae_title=st.ae_title,
+        max_pdu=st.max_pdu,
+        output_directory=st.output_directory,
+    )
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run fastscp with ``argv`` (default: ``sys.argv[1:]``); returns the
+    exit code."""
+    if argv is None:
+        argv = sys.argv[1:]
+    argv = list(argv)
+
+    # 1. notation
+    try:
+        cmd = opts.parse(argv)
+    except opts.CommandLineError as exc:
+        _print_error(exc.message)
+        return EXIT_ERROR
+    if not cmd.args:
+        # no arguments (also: only empty command files): usage, success
+        sys.stdout.write(help_text())
+        return EXIT_OK
+    excl = cmd.exclusive
+    if excl is not None:
+        if excl.long == "--help":
+            sys.stdout.write(help_text())
+            return EXIT_OK
+        if excl.long == "--version":
+            sys.stdout.write(version_text())
+            return EXIT_OK
+        _print_error(opts.NotAvailableError(excl).message)
+        return EXIT_ERROR
+
+    # 2. port and logging; errors up to here are always printed
+    try:
+        port = opts.check_port_param(cmd)
+        level = opts.check_logging(cmd)
+    except opts.CommandLineError as exc:
+        _print_error(exc.message)
+        return EXIT_ERROR
+    setup_logging(level)
+    errors_shown = opts.LEVEL_ORDER[level] <= opts.LEVEL_ORDER["error"]
+    if cmd.has("--arguments"):
+        # storescp prints this whatever the level
+        text = arguments_message(cmd)
+        sys.stderr.write("".join("I: " + line + "\n" for line in text.split("\n")))
+        sys.stderr.flush()
+    log.debug("%s\n", header())
+
+    # 3. everything else, then what we cannot do yet
+    try:
+        st = opts.check_rest(cmd, level)
+    except opts.CommandLineError as exc:
+        # like storescp: after logging is set up, -q and -ll fatal|off
+        # silence command line errors (the exit code stays 1)
+        if errors_shown:
+            _print_error(exc.message)
+        return EXIT_ERROR
+    missing = opts.unavailable(cmd)
+    if missing:
+        # fastscp's own refusal ends the program, so it is reported like a
+        # fatal error: shown even with -q, hidden only by -ll off
+        if level != "off":
+            _print_error(opts.NotAvailableError(missing[0]).message)
+        return EXIT_ERROR
+    st.port = port
+    config = build_config(st)
+
+    # 4. start-up checks (log lines, as storescp)
+    geteuid = getattr(os, "geteuid", None)
+    if port is not None and port < 1024 and geteuid is not None and geteuid() != 0:
+        log.critical("cannot listen on port %d, insufficient privileges", port)
+        return EXIT_ERROR
+    if not os.path.isdir(config.output_directory):
+        log.critical("specified output directory does not exist")
+        return EXIT_ERROR
+    if not os.access(config.output_directory, os.W_OK):
+        log.critical("specified output directory is not writeable")
+        return EXIT_ERROR
+
+    # 5. serve
+    try:
+        from .server import Server
+    except ImportError as exc:
+        log.critical("cannot start the server: %s", exc)
+        return EXIT_ERROR
+    try:
+        server = Server(config)
+        server.serve_forever()
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        log.error("cannot create network: 0006:031c TCP Initialization Error: %s", reason)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        pass
+    return EXIT_OK
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

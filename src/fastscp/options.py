@@ -1,0 +1,937 @@
+"""The option table of fastscp and a parser for DCMTK's command line notation.
+
+fastscp replaces DCMTK's ``storescp``, so scripts written for ``storescp``
+must keep working: every option of ``storescp`` is known here under the same
+short and long name, takes the same number of values, and produces the same
+error messages as ``storescp`` when it is misused.  Options whose behaviour
+fastscp does not implement yet are still recognised (so argument errors are
+identical) but refused after parsing with a clear message.
+
+The notation (measured against Debian's storescp 3.6.7):
+
+* an argument is an option if it is at least two characters long, starts
+  with ``+`` or ``-`` and its second character is not a decimal digit
+  (``-5`` and ``+5`` are parameters); there is no bundling of short options;
+* option values are the following argument words, whatever they look like;
+* ``@file`` (as a top-level argument) is replaced by the words of ``file``;
+  inside a command file, ``@x`` is an ordinary word;
+* for mutually exclusive options ("groups") the rightmost one wins; for a
+  value option given twice the last one wins;
+* integers are parsed like C's ``sscanf("%ld")``/``sscanf("%lu")``: leading
+  white space, optional sign, then digits; trailing junk is ignored.
+
+Evaluation after parsing follows storescp's fixed order (behaviour spec
+§1.3): port, logging, value minimums, then combinations section by
+section; the first failing check is reported.  Only then are options that
+fastscp does not implement refused (:func:`unavailable`).  storescp's own
+start-up work that may fail later (reading a ``--config-file``, loading TLS
+keys) is not imitated: fastscp refuses those options first.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+
+PROGRAM = "fastscp"
+DESCRIPTION = "DICOM storage (C-STORE) SCP"
+
+#: the largest and smallest values of C's ``long``/``unsigned long`` (LP64)
+LONG_MAX = 2 ** 63 - 1
+LONG_MIN = -(2 ** 63)
+ULONG_MAX = 2 ** 64 - 1
+
+#: characters C's isspace() accepts (sscanf skips them before a number)
+_C_SPACE = " \t\n\v\f\r"
+#: characters that separate words in a command file
+_CMDFILE_SPACE = " \t\n\r"
+
+#: log level names accepted by ``--log-level`` (case-insensitive)
+LOG_LEVELS = ("off", "fatal", "error", "warn", "info", "debug", "trace", "all")
+
+
+class CommandLineError(Exception):
+    """A command line storescp would refuse; ``str(exc)`` is the message
+    printed after ``error: ``."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class NotAvailableError(CommandLineError):
+    """A valid storescp option that fastscp does not implement yet."""
+
+    def __init__(self, option: "Option") -> None:
+        super().__init__("option %s is not available yet in %s" % (option.long, PROGRAM))
+        self.option = option
+
+
+# ---------------------------------------------------------------------------
+# the table
+# ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Value:
+    """One value word of an option."""
+
+    #: "str", "int" (signed, like C long) or "uint" (unsigned, like C unsigned long)
+    kind: str = "str"
+    min: Optional[int] = None
+    max: Optional[int] = None
+
+
+@dataclass(frozen=True)
+class Option:
+    long: str
+    short: Optional[str]
+    #: help text (own words); "\n" separates lines
+    help: str
+    #: value description in DCMTK notation, e.g. "[s]econds: integer"
+    value_help: str = ""
+    values: Tuple[Value, ...] = ()
+    #: mutually exclusive group: only the rightmost member given is honoured
+    group: Optional[str] = None
+    #: implemented by fastscp (otherwise recognised, then refused)
+    built: bool = False
+    #: wins over everything else if the line parses (-h, --version, +cc, +ph)
+    exclusive: bool = False
+    section: str = ""
+    subsection: Optional[str] = None
+    #: present in the DCMTK 3.6.9 manual only; Debian's 3.6.7 says "Unknown option"
+    since_369: bool = False
+
+    @property
+    def nvalues(self) -> int:
+        return len(self.values)
+
+    @property
+    def names(self) -> str:
+        return "%s/%s" % (self.short, self.long) if self.short else self.long
+
+
+#: all options in help (and, per section, storescp evaluation) order
+OPTIONS: List[Option] = []
+#: [(section, [(subsection or None, [Option, ...]), ...]), ...] for the help text
+SECTIONS: List[Tuple[str, List[Tuple[Optional[str], List[Option]]]]] = []
+
+_S = Value("str")
+
+
+def _section(title: str) -> None:
+    SECTIONS.append((title, [(None, [])]))
+
+
+def _sub(title: str) -> None:
+    SECTIONS[-1][1].append((title, []))
+
+
+def _opt(short: Optional[str], long: str, help: str, value_help: str = "",
+         values: Sequence[Value] = (), **kw) -> None:
+    title, subs = SECTIONS[-1]
+    opt = Option(long=long, short=short, help=help, value_help=value_help,
+                 values=tuple(values), section=title, subsection=subs[-1][0], **kw)
+    OPTIONS.append(opt)
+    subs[-1][1].append(opt)
+
+
+_DEFAULT_TS_NOTE = "(not with --bit-preserving or compression)"
+
+# -- general -----------------------------------------------------------------
+_section("general options")
+_opt("-h", "--help", "show this help text and exit", built=True, exclusive=True)
+_opt(None, "--version", "show version and build information and exit",
+     built=True, exclusive=True)
+_opt(None, "--arguments", "log the command line after expanding @files",
+     built=True)
+_opt("-q", "--quiet", "quiet mode: report fatal errors only",
+     group="verbosity", built=True)
+_opt("-v", "--verbose", "verbose mode: report what is being processed",
+     group="verbosity", built=True)
+_opt("-d", "--debug", "debug mode: report internal details too",
+     group="verbosity", built=True)
+_opt("-ll", "--log-level", "log messages of level l and more severe",
+     "[l]evel: string constant\n(fatal, error, warn, info, debug, trace)",
+     [_S], built=True)
+_opt("-lc", "--log-config", "configure logging from file f",
+     "[f]ilename: string", [_S])
+_opt("+v", "--verbose-pc", "list presentation contexts in verbose mode")
+
+# -- multi-process -----------------------------------------------------------
+_section("multi-process options")
+_opt(None, "--single-process",
+     "the default; fastscp serves associations\nconcurrently in one process",
+     group="process", built=True)
+_opt(None, "--fork", "start a child process per association",
+     group="process")
+
+# -- network -----------------------------------------------------------------
+_section("network options")
+_sub("association negotiation profile from configuration file:")
+_opt("-xf", "--config-file", "negotiate with profile p of config file f",
+     "[f]ilename, [p]rofile: string", [_S, _S])
+_sub("preferred network transfer syntaxes (not with --config-file):")
+for _short, _long, _help, _built in (
+    ("+x=", "--prefer-uncompr", "prefer explicit VR, local byte order first\n(default)", True),
+    ("+xe", "--prefer-little", "prefer explicit VR little endian", False),
+    ("+xb", "--prefer-big", "prefer explicit VR big endian", False),
+    ("+xs", "--prefer-lossless", "prefer JPEG lossless (process 14, SV1)", False),
+    ("+xy", "--prefer-jpeg8", "prefer JPEG baseline (8 bit lossy)", False),
+    ("+xx", "--prefer-jpeg12", "prefer JPEG extended (12 bit lossy)", False),
+    ("+xv", "--prefer-j2k-lossless", "prefer JPEG 2000 (lossless only)", False),
+    ("+xw", "--prefer-j2k-lossy", "prefer JPEG 2000 (lossy allowed)", False),
+    ("+xt", "--prefer-jls-lossless", "prefer JPEG-LS lossless", False),
+    ("+xu", "--prefer-jls-lossy", "prefer JPEG-LS near-lossless", False),
+    ("+xm", "--prefer-mpeg2", "prefer MPEG-2 main profile, main level", False),
+    ("+xh", "--prefer-mpeg2-high", "prefer MPEG-2 main profile, high level", False),
+    ("+xn", "--prefer-mpeg4", "prefer H.264 high profile, level 4.1", False),
+    ("+xl", "--prefer-mpeg4-bd", "prefer H.264 BD-compatible high profile 4.1", False),
+    ("+x2", "--prefer-mpeg4-2-2d", "prefer H.264 high profile 4.2, 2D video", False),
+    ("+x3", "--prefer-mpeg4-2-3d", "prefer H.264 high profile 4.2, 3D video", False),
+    ("+xo", "--prefer-mpeg4-2-st", "prefer H.264 stereo high profile 4.2", False),
+    ("+x4", "--prefer-hevc", "prefer H.265 main profile, level 5.1", False),
+    ("+x5", "--prefer-hevc10", "prefer H.265 main 10 profile, level 5.1", False),
+    ("+xr", "--prefer-rle", "prefer RLE lossless", False),
+    ("+xd", "--prefer-deflated", "prefer deflated explicit VR little endian", False),
+    ("+xi", "--implicit", "accept implicit VR little endian only", False),
+    ("+xa", "--accept-all", "accept every transfer syntax known", False),
+):
+    _opt(_short, _long, _help, group="prefer", built=_built)
+_sub("network host access control (tcp wrapper):")
+_opt("-ac", "--access-full", "let every host connect (default)",
+     group="access", built=True)
+_opt("+ac", "--access-control", "apply hosts.allow/hosts.deny rules",
+     group="access")
+_sub("other network options:")
+_opt("-id", "--inetd", "serve one connection handed over by inetd\n(not with --fork)")
+_opt("-ts", "--socket-timeout", "seconds a connection may stay silent\n(0 for no limit)",
+     "[s]econds: integer (default: 60)", [Value("int", min=-1)])
+_opt("-ta", "--acse-timeout", "seconds to wait for association messages",
+     "[s]econds: integer (default: 30)", [Value("int", min=1)])
+_opt("-td", "--dimse-timeout", "seconds to wait for DIMSE messages",
+     "[s]econds: integer (default: unlimited)", [Value("int", min=1)])
+_opt("-aet", "--aetitle", "use a as our AE title (default: STORESCP)",
+     "[a]etitle: string", [_S], built=True)
+_opt("-pdu", "--max-pdu", "receive PDUs of up to n bytes (default: 16384)",
+     "[n]umber of bytes: integer (4096..131072)",
+     [Value("uint", min=4096, max=131072)], built=True)
+_opt("-dhl", "--disable-host-lookup", "do not look up peer host names")
+_opt(None, "--refuse", "refuse every association")
+_opt(None, "--reject", "reject associations that lack an\nimplementation class UID")
+_opt(None, "--ignore", "receive data but store nothing")
+_opt(None, "--sleep-after", "wait s seconds after each store (default: 0)",
+     "[s]econds: integer", [Value("uint", min=0)])
+_opt(None, "--sleep-during", "wait s seconds while storing (default: 0)",
+     "[s]econds: integer", [Value("uint", min=0)])
+_opt(None, "--abort-after", "abort once a C-STORE-RQ has been received\n(before the response is sent)")
+_opt(None, "--abort-during", "abort while a C-STORE-RQ is being received")
+_opt("-pm", "--promiscuous", "accept unknown SOP classes as well\n(not with --config-file)")
+_opt("-up", "--uid-padding", "fix UIDs padded with spaces without warning")
+
+# -- TLS ---------------------------------------------------------------------
+_section("transport layer security (TLS) options")
+_sub("transport protocol stack:")
+_opt("-tls", "--disable-tls", "plain TCP/IP connections (default)",
+     group="tls", built=True)
+_opt("+tls", "--enable-tls", "secure connections with TLS",
+     "[p]rivate key file, [c]ertificate file: string", [_S, _S], group="tls")
+_sub("private key password (only with --enable-tls):")
+_opt("+ps", "--std-passwd", "ask for the password on stdin (default)", group="passwd")
+_opt("+pw", "--use-passwd", "use password p", "[p]assword: string", [_S], group="passwd")
+_opt("-pw", "--null-passwd", "use an empty password", group="passwd")
+_sub("key and certificate file format:")
+_opt("-pem", "--pem-keys", "keys and certificates are PEM files (default)", group="keyformat")
+_opt("-der", "--der-keys", "keys and certificates are DER files", group="keyformat")
+_sub("certification authority:")
+_opt("+cf", "--add-cert-file", "trust the certificate in file f", "[f]ilename: string", [_S])
+_opt("+cd", "--add-cert-dir", "trust the certificates in directory d",
+     "[d]irectory: string", [_S])
+_opt("+crl", "--add-crl-file", "load a certificate revocation list\n(implies --enable-crl-vfy)",
+     "[f]ilename: string", [_S])
+_opt("+crv", "--enable-crl-vfy", "check the peer certificate against CRLs", group="crl")
+_opt("+cra", "--enable-crl-all", "check the whole chain against CRLs", group="crl")
+_sub("security profile:")
+_opt("+ph", "--list-profiles", "list the TLS profiles and exit", exclusive=True,
+     since_369=True)
+_opt("+pg", "--profile-8996", "BCP 195 RFC 8996 profile (default)", group="profile",
+     since_369=True)
+_opt("+pm", "--profile-8996-mod", "modified BCP 195 RFC 8996 profile", group="profile",
+     since_369=True)
+_opt("+py", "--profile-bcp195-nd", "non-downgrading BCP 195 profile (retired)",
+     group="profile")
+_opt("+px", "--profile-bcp195", "BCP 195 profile (retired)", group="profile")
+_opt("+pz", "--profile-bcp195-ex", "extended BCP 195 profile (retired)", group="profile")
+_opt("+pb", "--profile-basic", "basic TLS secure transport profile (retired;\nneeds 3DES)",
+     group="profile", since_369=True)
+_opt("+pa", "--profile-aes", "AES TLS secure transport profile (retired)", group="profile")
+_opt("+pn", "--profile-null", "authentication without encryption (retired)",
+     group="profile")
+_sub("ciphersuite:")
+_opt("+cc", "--list-ciphers", "list the TLS ciphersuites and exit", exclusive=True)
+_opt("+cs", "--cipher", "add ciphersuite c to the negotiated list",
+     "[c]iphersuite name: string", [_S])
+_opt("+dp", "--dhparam", "read DH parameters from file f", "[f]ilename: string", [_S])
+_sub("server name indication:")
+_opt(None, "--no-sni", "ignore server name indication (default)", since_369=True)
+_opt(None, "--expect-sni", "expect clients to ask for server name s",
+     "[s]erver name: string", [_S], since_369=True)
+_sub("pseudo random generator:")
+_opt("+rs", "--seed", "seed the random generator from file f", "[f]ilename: string", [_S])
+_opt("+ws", "--write-seed", "write the changed seed back (only with --seed)",
+     group="writeseed")
+_opt("+wf", "--write-seed-file", "write the changed seed to file f",
+     "[f]ilename: string (only with --seed)", [_S], group="writeseed")
+_sub("peer authentication:")
+_opt("-rc", "--require-peer-cert", "require a valid peer certificate (default)",
+     group="peercert")
+_opt("-vc", "--verify-peer-cert", "check the peer certificate if there is one",
+     group="peercert")
+_opt("-ic", "--ignore-peer-cert", "do not check peer certificates", group="peercert")
+
+# -- output ------------------------------------------------------------------
+_section("output options")
+_sub("general:")
+_opt("-od", "--output-directory", "store received objects in existing directory d",
+     '[d]irectory: string (default: ".")', [_S], built=True)
+_sub("bit preserving mode:")
+_opt("-B", "--normal", "allow re-encoding when writing (default)",
+     group="bitpreserving", built=True)
+_opt("+B", "--bit-preserving", "write data sets byte for byte as received",
+     group="bitpreserving")
+_sub("output file format:")
+_opt("+F", "--write-file", "write DICOM files with meta header (default)",
+     group="fileformat", built=True)
+_opt("-F", "--write-dataset", "write bare data sets without meta header",
+     group="fileformat")
+_sub("output transfer syntax " + _DEFAULT_TS_NOTE + ":")
+_opt("+t=", "--write-xfer-same", "keep the transfer syntax received (default)",
+     group="writexfer", built=True)
+_opt("+te", "--write-xfer-little", "write explicit VR little endian", group="writexfer")
+_opt("+tb", "--write-xfer-big", "write explicit VR big endian", group="writexfer")
+_opt("+ti", "--write-xfer-implicit", "write implicit VR little endian", group="writexfer")
+_opt("+td", "--write-xfer-deflated", "write deflated explicit VR little endian",
+     group="writexfer")
+_sub("post-1993 value representations (not with --bit-preserving):")
+_opt("+u", "--enable-new-vr", "keep newer VRs such as UN and UT (default)",
+     group="newvr", built=True)
+_opt("-u", "--disable-new-vr", "write newer VRs as OB", group="newvr")
+_sub("group length encoding (not with --bit-preserving):")
+_opt("+g=", "--group-length-recalc", "fix group lengths that are present (default)",
+     group="grouplength", built=True)
+_opt("+g", "--group-length-create", "add group length elements everywhere",
+     group="grouplength")
+_opt("-g", "--group-length-remove", "drop all group length elements", group="grouplength")
+_sub("length encoding in sequences and items (not with --bit-preserving):")
+_opt("+e", "--length-explicit", "explicit item and sequence lengths (default)",
+     group="length", built=True)
+_opt("-e", "--length-undefined", "undefined item and sequence lengths",
+     group="length")
+_sub("data set trailing padding (not with --write-dataset or --bit-preserving):")
+_opt("-p", "--padding-off", "add no padding (default)", group="padding", built=True)
+_opt("+p", "--padding-create", "pad the file to a multiple of f bytes and\nitems to a multiple of i bytes",
+     "[f]ile-pad [i]tem-pad: integer", [Value("uint"), Value("uint")], group="padding")
+_sub("handling of defined length UN elements:")
+_opt("-uc", "--retain-un", "leave UN elements as they are (default)", group="un", built=True)
+_opt("+uc", "--convert-un", "give UN elements their real VR if known", group="un")
+_sub("deflate compression level (only with --write-xfer-deflated/same):")
+_opt("+cl", "--compression-level", "0 = store only, 1 = fastest ... 9 = smallest",
+     "[l]evel: integer (default: 6)", [Value("uint", min=0, max=9)])
+_sub("sorting into subdirectories (not with --bit-preserving):")
+_opt("-ss", "--sort-conc-studies", "one subdirectory per study: prefix p plus\nreception time",
+     "[p]refix: string", [_S], group="sort")
+_opt("-su", "--sort-on-study-uid", "one subdirectory per study: prefix p plus\nStudy Instance UID",
+     "[p]refix: string", [_S], group="sort")
+_opt("-sp", "--sort-on-patientname", "one subdirectory per study: Patient's Name\nplus reception time",
+     group="sort")
+_sub("filename generation:")
+_opt("-uf", "--default-filenames", "file name from the SOP instance UID (default)",
+     group="filenames", built=True)
+_opt("+uf", "--unique-filenames", "make up file names that are always new",
+     group="filenames")
+_opt("-tn", "--timenames", "name files after the time they are written")
+_opt("-fe", "--filename-extension", "add extension e to every file name",
+     "[e]xtension: string", [_S])
+
+# -- events ------------------------------------------------------------------
+_section("event options")
+_opt("-xcr", "--exec-on-reception", "run command c after each received and\nprocessed C-STORE-RQ",
+     "[c]ommand: string", [_S])
+_opt("-xcs", "--exec-on-eostudy", "run command c once all C-STORE-RQs of a\nstudy are received and processed",
+     "[c]ommand: string", [_S])
+_opt("-rns", "--rename-on-eostudy", "rename the files of a study by a fixed\npattern once the study is complete")
+_opt("-tos", "--eostudy-timeout", "a study is complete after t seconds without\nnew objects",
+     "[t]imeout: integer", [Value("int", min=0)])
+_opt("-xs", "--exec-sync", "run commands in the foreground and wait")
+
+del _short, _long, _help, _built
+
+#: lookup by short or long name
+BY_NAME: Dict[str, Option] = {}
+for _o in OPTIONS:
+    BY_NAME[_o.long] = _o
+    if _o.short:
+        BY_NAME[_o.short] = _o
+del _o
+
+
+def option(name: str) -> Option:
+    """The option called ``name`` (short or long)."""
+    return BY_NAME[name]
+
+
+def group_members(group: str) -> List[Option]:
+    """Members of an exclusive group, in table (= storescp evaluation) order."""
+    return [o for o in OPTIONS if o.group == group]
+
+
+def built_options() -> List[Option]:
+    return [o for o in OPTIONS if o.built]
+
+
+def unbuilt_options() -> List[Option]:
+    return [o for o in OPTIONS if not o.built]
+
+
+# ---------------------------------------------------------------------------
+# integers as C reads them
+# ---------------------------------------------------------------------------
+
+def _scan_digits(text: str) -> Optional[Tuple[bool, int]]:
+    """Like the start of sscanf("%ld"): (negative, magnitude) or None."""
+    i = 0
+    n = len(text)
+    while i < n and text[i] in _C_SPACE:
+        i += 1
+    neg = False
+    if i < n and text[i] in "+-":
+        neg = text[i] == "-"
+        i += 1
+    j = i
+    while j < n and "0" <= text[j] <= "9":
+        j += 1
+    if j == i:
+        return None
+    return neg, int(text[i:j])
+
+
+def c_long(text: str) -> Optional[int]:
+    """``sscanf(text, "%ld")`` on LP64: saturates at LONG_MIN/LONG_MAX."""
+    r = _scan_digits(text)
+    if r is None:
+        return None
+    neg, mag = r
+    v = -mag if neg else mag
+    return max(LONG_MIN, min(LONG_MAX, v))
+
+
+def c_ulong(text: str) -> Optional[int]:
+    """``sscanf(text, "%lu")`` on LP64: saturates at ULONG_MAX, a minus sign
+    negates modulo 2**64 (so "-1" is ULONG_MAX)."""
+    r = _scan_digits(text)
+    if r is None:
+        return None
+    neg, mag = r
+    if mag > ULONG_MAX:
+        return ULONG_MAX
+    return (-mag) % (ULONG_MAX + 1) if neg else mag
+
+
+def check_value(opt: Option, text: str, spec: Value) -> object:
+    """Convert one option value like storescp; raise CommandLineError."""
+    if spec.kind == "str":
+        return text
+
+    def bad(detail: Optional[str]) -> CommandLineError:
+        if not text:
+            return CommandLineError("Invalid value for option %s" % opt.long)
+        if detail is None:
+            return CommandLineError("Invalid value for option %s (%s)" % (opt.long, text))
+        return CommandLineError("Invalid value for option %s (%s: %s)" % (opt.long, detail, text))
+
+    if spec.kind == "uint":
+        # unsigned values: a leading minus (after blanks) is refused outright
+        if text.lstrip(" ").startswith("-"):
+            raise bad(None)
+        value = c_ulong(text)
+    else:
+        value = c_long(text)
+    if value is None:
+        raise bad(None)
+    if spec.min is not None and value < spec.min:
+        raise bad("underflow")
+    if spec.max is not None and value > spec.max:
+        raise bad("overflow")
+    return value
+
+
+def check_port(text: str) -> int:
+    """The ``port`` parameter: unsigned, 1..65535."""
+    value = c_ulong(text)
+    if value is None:
+        raise CommandLineError("Invalid parameter value %s" % text)
+    if value < 1:
+        raise CommandLineError("Invalid parameter value %s (underflow)" % text)
+    if value > 65535:
+        raise CommandLineError("Invalid parameter value %s (overflow)" % text)
+    return value
+
+
+# ---------------------------------------------------------------------------
+# command files and parsing
+# ---------------------------------------------------------------------------
+
+def split_command_file(text: str) -> List[str]:
+    """Words of a command file.
+
+    Blanks, tabs, CR and LF separate words.  A double or single quote starts
+    a quoted part in which the other quote character and blanks are
+    literal; the closing quote ends the word (so ``a"b c"d`` gives the
+    two words ``ab c`` and ``d``, and ``""`` an empty word).  A quote left
+    open runs to the end of the file.
+    """
+    words: List[str] = []
+    cur: List[str] = []
+    quote = ""
+    for ch in text:
+        if quote:
+            if ch == quote:
+                words.append("".join(cur))
+                cur = []
+                quote = ""
+            else:
+                cur.append(ch)
+        elif ch in "\"'":
+            quote = ch
+        elif ch in _CMDFILE_SPACE:
+            if cur:
+                words.append("".join(cur))
+                cur = []
+        else:
+            cur.append(ch)
+    if cur or quote:
+        words.append("".join(cur))
+    return words
+
+
+def expand_command_files(argv: Sequence[str]) -> List[str]:
+    """Replace each top-level ``@file`` argument by the words of the file."""
+    out: List[str] = []
+    for arg in argv:
+        if len(arg) > 1 and arg[0] == "@":
+            name = arg[1:]
+            try:
+                with open(name, "rb") as fh:
+                    data = fh.read()
+            except OSError:
+                raise CommandLineError("Cannot open command file '%s'" % name) from None
+            out.extend(split_command_file(os.fsdecode(data)))
+        else:
+            out.append(arg)
+    return out
+
+
+def is_option_word(arg: str) -> bool:
+    return len(arg) >= 2 and arg[0] in "+-" and not ("0" <= arg[1] <= "9")
+
+
+@dataclass
+class Occurrence:
+    option: Option
+    values: Tuple[str, ...]
+    #: position of the option word in the expanded argument list
+    index: int
+
+
+@dataclass
+class CommandLine:
+    """The result of parsing: expanded arguments, options and parameters."""
+
+    args: List[str]
+    occurrences: List[Occurrence] = field(default_factory=list)
+    params: List[str] = field(default_factory=list)
+
+    # -- queries -----------------------------------------------------------
+    def has(self, name: str) -> bool:
+        return self.last(name) is not None
+
+    def last(self, name: str) -> Optional[Occurrence]:
+        """Last occurrence of the option (short or long name)."""
+        opt = BY_NAME[name]
+        for occ in reversed(self.occurrences):
+            if occ.option is opt:
+                return occ
+        return None
+
+    def value(self, name: str, default: Optional[str] = None) -> Optional[str]:
+        occ = self.last(name)
+        return occ.values[0] if occ else default
+
+    def winner(self, group: str) -> Optional[Option]:
+        """The rightmost member of ``group`` given, or None."""
+        for occ in reversed(self.occurrences):
+            if occ.option.group == group:
+                return occ.option
+        return None
+
+    def processed(self, names: Sequence[str]) -> List[Occurrence]:
+        """Members of an option block that storescp's code acts upon.
+
+        storescp tests the members of a block in code order; a member counts
+        only if its last occurrence lies right of the previously found one.
+        The last element is always the rightmost member given; the others
+        matter because storescp checks their combinations too.
+        """
+        pos = -1
+        out: List[Occurrence] = []
+        for name in names:
+            occ = self.last(name)
+            if occ is not None and occ.index > pos:
+                pos = occ.index
+                out.append(occ)
+        return out
+
+    def processed_group(self, group: str) -> List[Occurrence]:
+        return self.processed([o.long for o in group_members(group)])
+
+    def effective(self) -> List[Occurrence]:
+        """Options that take effect: per group the rightmost member, plus
+        every option outside groups (last occurrence), in argument order."""
+        seen = set()
+        out: List[Occurrence] = []
+        for occ in reversed(self.occurrences):
+            key = occ.option.group or occ.option.long
+            if key in seen:
+                continue
+            seen.add(key)
+            out.append(occ)
+        out.reverse()
+        return out
+
+    @property
+    def exclusive(self) -> Optional[Option]:
+        """The exclusive option that decides what happens, if any
+        (help before version before the listing options)."""
+        for name in ("--help", "--version", "--list-ciphers", "--list-profiles"):
+            if self.has(name):
+                return BY_NAME[name]
+        return None
+
+    def expanded_for_log(self) -> List[str]:
+        """Arguments with short option names replaced by long ones."""
+        out = list(self.args)
+        for occ in self.occurrences:
+            out[occ.index] = occ.option.long
+        return out
+
+
+def parse(argv: Sequence[str]) -> CommandLine:
+    """Parse ``argv`` (without the program name).
+
+    Raises CommandLineError for: unreadable command file, unknown option,
+    missing value, too many parameters (unless an exclusive option such as
+    ``--help`` is present).  Values are not checked here.
+    """
+    args = expand_command_files(argv)
+    cmd = CommandLine(args=args)
+    i = 0
+    n = len(args)
+    while i < n:
+        arg = args[i]
+        if is_option_word(arg):
+            opt = BY_NAME.get(arg)
+            if opt is None:
+                raise CommandLineError("Unknown option %s" % arg)
+            if i + opt.nvalues >= n and opt.nvalues:
+                raise CommandLineError("Missing value for option %s" % opt.long)
+            cmd.occurrences.append(Occurrence(opt, tuple(args[i + 1:i + 1 + opt.nvalues]), i))
+            i += 1 + opt.nvalues
+        else:
+            cmd.params.append(arg)
+            i += 1
+    if cmd.exclusive is None and len(cmd.params) > 1:
+        raise CommandLineError("Too many parameters")
+    return cmd
+
+
+# ---------------------------------------------------------------------------
+# evaluation in storescp's order
+# ---------------------------------------------------------------------------
+
+#: numeric order of the log levels (lower = more verbose)
+LEVEL_ORDER = {"all": 0, "trace": 0, "debug": 1, "info": 2, "warn": 3, "error": 4,
+               "fatal": 5, "off": 6}
+
+_COMPRESSED_PREFER = (
+    "--prefer-lossless", "--prefer-jpeg8", "--prefer-jpeg12", "--prefer-j2k-lossless",
+    "--prefer-j2k-lossy", "--prefer-jls-lossless", "--prefer-jls-lossy", "--prefer-mpeg2",
+    "--prefer-mpeg2-high", "--prefer-mpeg4", "--prefer-mpeg4-bd", "--prefer-mpeg4-2-2d",
+    "--prefer-mpeg4-2-3d", "--prefer-mpeg4-2-st", "--prefer-hevc", "--prefer-hevc10",
+    "--prefer-rle",
+)
+_SORT_ONLY = "--sort-conc-studies, --sort-on-study-uid or --sort-on-patientname"
+
+
+def _not_allowed(a: str, b: str) -> CommandLineError:
+    return CommandLineError("%s not allowed with %s" % (a, b))
+
+
+def _only_allowed(a: str, b: str) -> CommandLineError:
+    return CommandLineError("%s only allowed with %s" % (a, b))
+
+
+def check_port_param(cmd: CommandLine) -> Optional[int]:
+    """Step 1: the port (None in inetd mode without a port)."""
+    if cmd.has("--inetd"):
+        # inetd hands the socket over; storescp does not look at the port
+        return None
+    if not cmd.params:
+        raise CommandLineError("Missing parameter port")
+    return check_port(cmd.params[0])
+
+
+def check_logging(cmd: CommandLine) -> str:
+    """Step 2: the logging options; returns the effective level name."""
+    verbosity = cmd.winner("verbosity")
+    ll = cmd.last("--log-level")
+    if ll is not None:
+        if verbosity is not None:
+            raise CommandLineError("--log-level not allowed with --verbose, --debug or --quiet")
+        if ll.values[0].lower() not in LOG_LEVELS:
+            raise CommandLineError("Invalid log level for --log-level option")
+    lc = cmd.last("--log-config")
+    if lc is not None:
+        if ll is not None:
+            raise _not_allowed("--log-config", "--log-level")
+        if verbosity is not None:
+            raise CommandLineError("--log-config not allowed with --verbose, --debug or --quiet")
+        _check_log_config(lc.values[0])
+    if ll is not None:
+        return ll.values[0].lower()
+    return {None: "warn", "--quiet": "fatal", "--verbose": "info",
+            "--debug": "debug"}[verbosity.long if verbosity else None]
+
+
+def _check_log_config(path: str) -> None:
+    """The checks storescp makes on a log4cplus properties file."""
+    if not os.path.isfile(path):
+        raise CommandLineError("Specified --log-config file does not exist")
+    try:
+        with open(path, "rb") as fh:
+            text = os.fsdecode(fh.read())
+    except OSError:
+        raise CommandLineError("Specified --log-config file does not exist") from None
+    keys = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        keys.append(line.split("=", 1)[0].strip())
+    if not keys:
+        raise CommandLineError("Specified --log-config file does not contain any settings")
+    if not any(k.startswith("log4cplus.") for k in keys):
+        raise CommandLineError("Specified --log-config file does not contain any valid settings")
+    if "log4cplus.rootLogger" not in keys:
+        raise CommandLineError("Specified --log-config file does not set up log4cplus.rootLogger")
+
+
+@dataclass
+class Settings:
+    """Values of the options after every check (defaults of storescp)."""
+
+    port: Optional[int] = None
+    log_level: str = "warn"
+    ae_title: str = "STORESCP"
+    max_pdu: int = 16384
+    output_directory: str = "."
+    #: the raw checked values of every option given, by long name
+    values: Dict[str, Tuple[object, ...]] = field(default_factory=dict)
+
+
+def _values(cmd: CommandLine, occ: Occurrence, settings: Settings) -> Tuple[object, ...]:
+    vals = tuple(check_value(occ.option, text, spec)
+                 for text, spec in zip(occ.values, occ.option.values))
+    settings.values[occ.option.long] = vals
+    return vals
+
+
+def check_rest(cmd: CommandLine, level: str, settings: Optional[Settings] = None) -> Settings:
+    """Steps 3..: every other check of storescp, in its order."""
+    st = settings or Settings()
+    st.log_level = level
+
+    def val(name: str) -> Optional[Tuple[object, ...]]:
+        occ = cmd.last(name)
+        return _values(cmd, occ, st) if occ else None
+
+    # 3. verbose-pc needs INFO
+    if cmd.has("--verbose-pc") and LEVEL_ORDER[level] > LEVEL_ORDER["info"]:
+        raise _only_allowed("--verbose-pc", "verbose mode")
+    # multi-process block
+    for occ in cmd.processed_group("process"):
+        if occ.option.long == "--fork" and cmd.has("--inetd"):
+            raise _not_allowed("--inetd", "--fork")
+    fork = (cmd.winner("process") or BY_NAME["--single-process"]).long == "--fork"
+    inetd = cmd.has("--inetd")
+    val("--config-file")
+    prefer = cmd.winner("prefer")
+    prefer_name = prefer.long if prefer else None
+    # 4. values with minimums (network section order)
+    for name in ("--socket-timeout", "--acse-timeout", "--dimse-timeout"):
+        val(name)
+    v = val("--aetitle")
+    if v:
+        st.ae_title = str(v[0])
+    v = val("--max-pdu")
+    if v:
+        st.max_pdu = int(v[0])  # type: ignore[arg-type]
+    val("--sleep-after")
+    val("--sleep-during")
+    # 5. configuration file conflicts
+    if cmd.has("--config-file"):
+        if prefer_name not in (None, "--prefer-uncompr"):
+            raise _not_allowed("--config-file", prefer_name)  # type: ignore[arg-type]
+        if cmd.has("--promiscuous"):
+            raise _not_allowed("--config-file", "--promiscuous")
+    # output section
+    v = val("--output-directory")
+    if v:
+        # storescp treats an empty directory name as the current directory
+        st.output_directory = str(v[0]) or "."
+    bitpres = cmd.winner("bitpreserving") is BY_NAME["--bit-preserving"]
+    dataset = cmd.winner("fileformat") is BY_NAME["--write-dataset"]
+    # 6. output transfer syntax
+    for occ in cmd.processed_group("writexfer"):
+        name = occ.option.long
+        if name == "--write-xfer-same":
+            continue
+        if prefer_name == "--accept-all":
+            raise _not_allowed(name, "--accept-all")
+        if bitpres:
+            raise _not_allowed(name, "--bit-preserving")
+        if prefer_name in _COMPRESSED_PREFER:
+            raise _not_allowed(name, prefer_name)  # type: ignore[arg-type]
+    # 7./8. encoding options that bit-preserving mode excludes
+    for group in ("newvr", "grouplength", "length"):
+        for occ in cmd.processed_group(group):
+            if bitpres:
+                raise _not_allowed(occ.option.long, "--bit-preserving")
+    for occ in cmd.processed_group("padding"):
+        if occ.option.long == "--padding-create":
+            if dataset:
+                raise _not_allowed("--padding-create", "--write-dataset")
+            if bitpres:
+                raise _not_allowed("--padding-create", "--bit-preserving")
+            _values(cmd, occ, st)
+    # 9. compression level
+    if cmd.has("--compression-level"):
+        wx = cmd.winner("writexfer")
+        if wx is not None and wx.long not in ("--write-xfer-same", "--write-xfer-deflated"):
+            raise _only_allowed("--compression-level",
+                                "--write-xfer-deflated or --write-xfer-same")
+        val("--compression-level")
+    # sorting
+    sorting = cmd.processed_group("sort")
+    for occ in sorting:
+        if bitpres:
+            raise _not_allowed(occ.option.long, "--bit-preserving")
+        _values(cmd, occ, st)
+    # 10. file names
+    if cmd.winner("filenames") is BY_NAME["--unique-filenames"] and cmd.has("--timenames"):
+        raise _not_allowed("--timenames", "--unique-filenames")
+    val("--filename-extension")
+    # 11./12. events
+    val("--exec-on-reception")
+    for name in ("--exec-on-eostudy", "--rename-on-eostudy"):
+        if cmd.has(name):
+            if fork:
+                raise _not_allowed(name, "--fork")
+            if inetd:
+                raise _not_allowed(name, "--inetd")
+            if not sorting:
+                raise _only_allowed(name, _SORT_ONLY)
+            val(name)
+    if cmd.has("--eostudy-timeout"):
+        if not (sorting or cmd.has("--exec-on-eostudy") or cmd.has("--rename-on-eostudy")):
+            raise _only_allowed(
+                "--eostudy-timeout",
+                "--sort-conc-studies, --sort-on-study-uid, --sort-on-patientname, "
+                "--exec-on-eostudy or --rename-on-eostudy")
+        val("--eostudy-timeout")
+    # 13. TLS
+    _check_tls(cmd, st)
+    return st
+
+
+#: order in which storescp looks at the TLS options (measured pairwise
+#: against 3.6.7; the 3.6.9-only options are placed by guess); tuples of
+#: several names are option blocks, in storescp's order within the block
+_TLS_CHECK_ORDER: Tuple[Tuple[str, ...], ...] = (
+    ("--std-passwd", "--use-passwd", "--null-passwd"),
+    ("--pem-keys", "--der-keys"),
+    ("--dhparam",),
+    ("--seed",),
+    ("--write-seed", "--write-seed-file"),
+    ("--require-peer-cert", "--ignore-peer-cert", "--verify-peer-cert"),
+    ("--profile-8996", "--profile-8996-mod", "--profile-bcp195", "--profile-bcp195-nd",
+     "--profile-bcp195-ex", "--profile-basic", "--profile-aes", "--profile-null"),
+    ("--add-cert-file",),
+    ("--add-cert-dir",),
+    ("--add-crl-file",),
+    ("--enable-crl-vfy", "--enable-crl-all"),
+    ("--cipher",),
+    ("--no-sni",),
+    ("--expect-sni",),
+)
+
+
+def _check_tls(cmd: CommandLine, st: Settings) -> None:
+    tls = cmd.winner("tls") is BY_NAME["--enable-tls"]
+    if tls:
+        _values(cmd, cmd.last("--enable-tls"), st)  # type: ignore[arg-type]
+    for names in _TLS_CHECK_ORDER:
+        if len(names) > 1:
+            occs = cmd.processed(names)
+        else:
+            occ = cmd.last(names[0])
+            occs = [occ] if occ else []
+        for occ in occs:
+            name = occ.option.long
+            if not tls:
+                # storescp's message for +pa names --profile-basic (kept quirk)
+                shown = "--profile-basic" if name == "--profile-aes" else name
+                raise _only_allowed(shown, "--enable-tls")
+            if name == "--cipher" and cmd.winner("profile") is BY_NAME["--profile-bcp195-ex"]:
+                raise _not_allowed("--cipher", "--profile-bcp195-ex")
+            if name in ("--write-seed", "--write-seed-file") and not cmd.has("--seed"):
+                raise _only_allowed(name, "--seed")
+            if name == "--no-sni" and cmd.has("--expect-sni"):
+                raise _not_allowed("--no-sni", "--expect-sni")
+            _values(cmd, occ, st)
+
+
+def unavailable(cmd: CommandLine) -> List[Option]:
+    """Options given that take effect but fastscp does not implement yet,
+    in argument order."""
+    return [occ.option for occ in cmd.effective() if not occ.option.built]
+
+
+def evaluate(argv: Sequence[str]) -> Tuple[CommandLine, Settings]:
+    """Parse and check everything (no output, no logging set-up); raise
+    CommandLineError/NotAvailableError.  Convenience for callers other than
+    the CLI (the CLI interleaves logging set-up between the steps)."""
+    cmd = parse(argv)
+    port = check_port_param(cmd)
+    level = check_logging(cmd)
+    st = check_rest(cmd, level)
+    st.port = port
+    missing = unavailable(cmd)
+    if missing:
+        raise NotAvailableError(missing[0])
+    return cmd, st
+
+
+def iter_help_rows() -> Iterator[Tuple[str, Optional[str], Option]]:
+    for title, subs in SECTIONS:
+        for sub, opts in subs:
+            for o in opts:
+                yield title, sub, o
