@@ -1,13 +1,12 @@
 """Differential tests: Debian's storescp and fastscp receive the same objects
 with default options; the files must have the same names and the same bytes
 (file meta apart from the implementation class UID and version name)."""
-import io
-import shutil
+import functools
 from pathlib import Path
 
 import pydicom
 import pytest
-from pydicom.data import get_testdata_files
+import pydicom.data
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
 from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
@@ -16,11 +15,17 @@ from conftest import final_files, run_storescu
 from dicomfile import comparable_meta, split_file
 
 
+UNCOMPRESSED = {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2"}
+
+
+@functools.lru_cache(maxsize=None)
 def _pydicom_test_files():
-    """pydicom's real test files that are DICOM files with meta (storescu needs them)."""
+    """pydicom's real test files that Debian's storescu can send with its default
+    proposal: DICOM files with meta information in an uncompressed transfer syntax
+    (it cannot decompress the others)."""
     out = []
-    for f in sorted(set(get_testdata_files("*"))):
-        p = Path(f)
+    # the files shipped inside pydicom (get_testdata_files would try downloads)
+    for p in sorted((Path(pydicom.data.__file__).parent / "test_files").rglob("*")):
         if not p.is_file() or p.suffix.lower() not in (".dcm", ""):
             continue
         try:
@@ -30,8 +35,13 @@ def _pydicom_test_files():
                     continue
         except OSError:
             continue
-        out.append(p)
-    return out
+        try:
+            ts = pydicom.dcmread(p, stop_before_pixels=True).file_meta.TransferSyntaxUID
+        except Exception:
+            continue
+        if ts in UNCOMPRESSED:
+            out.append(p)
+    return tuple(out)
 
 
 def _compare_dirs(ref_dir, our_dir):
@@ -64,17 +74,17 @@ def _send_both(spawn, tmp_path, files, options=()):
 
 def test_pydicom_files_sent_by_storescu(spawn, tmp_path):
     files = _pydicom_test_files()
-    assert len(files) > 50
+    assert len(files) > 30
     ref_dir, our_dir = _send_both(spawn, tmp_path, files)
     count = _compare_dirs(ref_dir, our_dir)
-    assert count > 30, "storescp stored only %d files" % count
+    # several test files share a SOP Instance UID (the last one wins on both sides)
+    assert count >= 12, "storescp stored only %d files" % count
 
 
 @pytest.mark.parametrize("proposal", ["-xi", "-xb", "-xe"])
 def test_pydicom_files_in_each_uncompressed_syntax(spawn, tmp_path, proposal):
-    files = _pydicom_test_files()[::3]
-    ref_dir, our_dir = _send_both(spawn, tmp_path, files, [proposal])
-    assert _compare_dirs(ref_dir, our_dir) > 10
+    ref_dir, our_dir = _send_both(spawn, tmp_path, _pydicom_test_files(), [proposal])
+    assert _compare_dirs(ref_dir, our_dir) >= 12
 
 
 # -- crafted objects sent byte-for-byte as stored (pynetdicom) -----------------------

@@ -1,14 +1,10 @@
 """fastscp against real peers over loopback: DCMTK echoscu/storescu and pynetdicom."""
-import os
 import socket
-import struct
 import subprocess
 import threading
 import time
-from pathlib import Path
 
 import pydicom
-import pytest
 from pydicom.data import get_testdata_file
 
 from conftest import (DCMTK_ENV, ECHOSCU, all_files, final_files, run_storescu, wait_for)

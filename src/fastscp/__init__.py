@@ -10,7 +10,7 @@ Public API:
 from __future__ import annotations
 
 try:
-    from importlib.metadata import PackageNotFoundError, version as _version
+    from importlib.metadata import version as _version
     __version__ = _version("fastscp")
 except Exception:  # running from a source tree
     __version__ = "0.1.0"

@@ -10,7 +10,7 @@ import selectors
 import signal
 import socket
 import threading
-from typing import Callable, Optional, Set
+from typing import Optional, Set
 
 from fastscp.association import Association
 from fastscp.config import ServerConfig
