@@ -145,3 +145,25 @@ def test_unwritable_destination_answers_a700(make_server, tmp_path):
     text = (r.stdout + r.stderr).lower()
     assert text.count("received store response (refused: outofresources)") == 2, text
     assert srv.stored == []
+
+
+def test_idle_association_is_aborted_after_socket_timeout(make_server):
+    srv = make_server(socket_timeout=0.5)
+    peer = dn.RawPeer(srv.port)
+    t, _ = peer.associate([(1, dn.VERIFICATION, [dn.ILE])])
+    assert t == 2
+    start = time.monotonic()
+    p = peer.read_pdu(timeout=10)
+    assert p is not None and p[0] == 7                     # A-ABORT
+    assert peer.closed_by_peer(timeout=10)
+    assert 0.3 < time.monotonic() - start < 5
+    peer.close()
+
+
+def test_silent_connection_ends_after_acse_timeout(make_server):
+    srv = make_server(acse_timeout=0.5)
+    peer = dn.RawPeer(srv.port)
+    start = time.monotonic()
+    assert peer.closed_by_peer(timeout=10)
+    assert 0.3 < time.monotonic() - start < 5
+    peer.close()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import re
-import tempfile
+import itertools
 from typing import Tuple
 
 from fastscp.uids import filename_prefix
@@ -19,6 +19,7 @@ log = logging.getLogger("fastscp")
 
 TEMP_PREFIX = ".fastscp-"
 TEMP_SUFFIX = ".part"
+_TEMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
 
 # Characters kept in a name component taken from received data (as Debian's
 # storescp); everything else becomes '_', so no value can add a path level.
@@ -44,20 +45,26 @@ class Storage:
 
     def __init__(self, output_directory: str = "."):
         self.directory = display_directory(output_directory)
-        # mkstemp creates files 0600; received files get the usual 0666 & ~umask.
-        umask = os.umask(0o022)
-        os.umask(umask)
-        self.file_mode = 0o666 & ~umask
+        # unique temporary names without mkstemp's random-name cost (hot path)
+        self._serial = itertools.count()
 
     def final_name(self, sop_class_uid: str, sop_instance_uid: str) -> str:
         return "%s.%s" % (filename_prefix(sop_class_uid),
                           sanitize_component(sop_instance_uid, "SOP Instance UID"))
 
     def open_temp(self, directory: str) -> Tuple[int, str]:
-        """Create a new temporary file in directory; returns (fd, path)."""
-        fd, path = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=TEMP_SUFFIX, dir=directory)
-        os.fchmod(fd, self.file_mode)
-        return fd, path
+        """Create a new temporary file in directory; returns (fd, path).
+
+        Mode 0666 & ~umask, like any file the process creates.  O_EXCL: a
+        name left by another process is skipped, never reused.
+        """
+        while True:
+            path = os.path.join(directory, "%s%d-%d%s" % (TEMP_PREFIX, os.getpid(), next(self._serial),
+                                                          TEMP_SUFFIX))
+            try:
+                return os.open(path, _TEMP_FLAGS, 0o666), path
+            except FileExistsError:
+                continue
 
     @staticmethod
     def commit(temp_path: str, final_path: str) -> None:
