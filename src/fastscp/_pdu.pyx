@@ -300,18 +300,33 @@ def _pdu(int pdu_type, bytes body):
     return bytes((pdu_type, 0)) + len(body).to_bytes(4, "big") + body
 
 
+def _sop_sub_item(int item_type, str sop_class, bytes tail):
+    cdef bytes uid = sop_class.encode("ascii")
+    return _item(item_type, len(uid).to_bytes(2, "big") + uid + tail)
+
+
 def encode_associate_ac(bytes called_ae, bytes calling_ae, str app_context, results,
                         unsigned int max_length, str implementation_class_uid,
-                        str implementation_version_name):
-    """A-ASSOCIATE-AC.  results: iterable of (context_id, result, transfer_syntax)."""
+                        str implementation_version_name, roles=(), extended_negotiation=()):
+    """A-ASSOCIATE-AC.  results: iterable of (context_id, result, transfer_syntax).
+
+    roles: (sop_class_uid, scu_role, scp_role) for SCP/SCU role selection
+    sub-items (0x54); extended_negotiation: (sop_class_uid, data) for SOP
+    class extended negotiation sub-items (0x56).  User information order as
+    storescp: 0x51, 0x52, 0x54..., 0x55, 0x56...
+    """
     parts = [b"\x00\x01\x00\x00", called_ae, calling_ae, b"\x00" * 32,
              _item(0x10, app_context.encode("ascii"))]
     for ctx_id, result, ts in results:
         parts.append(_item(0x21, bytes((ctx_id, 0, result, 0)) + _item(0x40, ts.encode("ascii"))))
-    user = (_item(0x51, max_length.to_bytes(4, "big"))
-            + _item(0x52, implementation_class_uid.encode("ascii"))
-            + _item(0x55, implementation_version_name.encode("ascii")))
-    parts.append(_item(0x50, user))
+    user = [_item(0x51, max_length.to_bytes(4, "big")),
+            _item(0x52, implementation_class_uid.encode("ascii"))]
+    for sop_class, scu, scp in roles:
+        user.append(_sop_sub_item(0x54, sop_class, bytes((1 if scu else 0, 1 if scp else 0))))
+    user.append(_item(0x55, implementation_version_name.encode("ascii")))
+    for sop_class, data in extended_negotiation:
+        user.append(_sop_sub_item(0x56, sop_class, bytes(data)))
+    parts.append(_item(0x50, b"".join(user)))
     return _pdu(0x02, b"".join(parts))
 
 
