@@ -558,9 +558,9 @@ def test_inetd_is_real():
 
 
 ACCEPTED_UNBUILT = [
-    ["--fork"], ["+xe"], ["+xa"], ["-ts", "5"], ["--refuse"], ["-tn"], ["+B"], ["-F"],
-    ["+te"], ["-ss", "pfx", "-xcs", "true"], ["-xcr", "true"], ["-up"], ["-pm"],
-    ["-v", "+v"], ["+xe", "-d"], ["+p", "2", "4"], ["-ta", "5", "-td", "5"],
+    ["--fork"], ["-tn"], ["+B"], ["-F"],
+    ["+te"], ["-ss", "pfx", "-xcs", "true"], ["-xcr", "true"],
+    ["+p", "2", "4"],
 ]
 
 
@@ -586,6 +586,11 @@ ACCEPTED = [
     ["-q", "-v", "-d"], ["-aet", ""], ["-aet", "-v"], ["-od", "/nonexist", "-od", "."],
     ["+xe", "+x="], ["+B", "-B", "-u", "+u"], ["+te", "+t=", "+xs", "+x="], ["+uf", "-uf"], ["-v", "-od", ""],
     ["--fork", "--single-process"], ["-F", "+F", "+p", "1", "1", "-p"], ["+tls", "a", "b", "-tls"],
+    ["+xe"], ["+xa"], ["+xs"], ["+xi"], ["+xd"], ["-pm"], ["-v", "+v"], ["+xe", "-d"], ["-pm", "+xa"],
+    ["-xf", "/etc/dcmtk/storescp.cfg", "Default"], ["-xf", "/etc/dcmtk/storescp.cfg", " all dicom "],
+    ["-ts", "5"], ["-ts", "0"], ["-ts", "-1"], ["-ta", "5", "-td", "5"], ["--refuse"], ["--reject"],
+    ["-dhl"], ["--ignore"], ["--sleep-after", "0"], ["--sleep-during", "0"], ["--abort-after"],
+    ["--abort-during"], ["-up"],
 ]
 
 
@@ -646,7 +651,14 @@ def test_table_consistent():
         "--output-directory", "--aetitle", "--max-pdu", "--single-process", "--prefer-uncompr",
         "--access-full", "--disable-tls", "--normal", "--write-file", "--write-xfer-same",
         "--enable-new-vr", "--group-length-recalc", "--length-explicit", "--padding-off",
-        "--retain-un", "--default-filenames"}
+        "--retain-un", "--default-filenames",
+        # negotiation (issue 4)
+        "--verbose-pc", "--config-file", "--promiscuous",
+        *(o.long for o in options.OPTIONS if o.group == "prefer"),
+        # network behaviour (issue 4)
+        "--socket-timeout", "--acse-timeout", "--dimse-timeout", "--disable-host-lookup",
+        "--refuse", "--reject", "--ignore", "--sleep-after", "--sleep-during", "--abort-after",
+        "--abort-during", "--uid-padding"}
     assert len(options.OPTIONS) == len(names) - sum(1 for o in options.OPTIONS if o.short)
     # every option of the manual (3.6.9, which adds +ph +pg +pm +pb --no-sni --expect-sni)
     assert len(options.OPTIONS) == 119

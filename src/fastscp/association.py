@@ -4,7 +4,10 @@ side) and the DIMSE dispatch.
 The transport reads into `get_buffer()`, reports the count with
 `buffer_updated(n)`, sends whatever `data_to_send()` returns, closes the
 connection when `closed` becomes true, and calls `timeout_expired()` when no
-byte arrived within `timeout` seconds.  No sockets, clocks or threads here.
+byte arrived within `timeout` seconds.  When `pause` is not None (storescp's
+test options `--sleep-*`), the transport sends what is queued, waits that
+many seconds without reading and calls `resume()`.  No sockets, clocks or
+threads here.
 
 States used by an acceptor (PS3.8 §9.2): Sta2 (transport open, waiting for
 A-ASSOCIATE-RQ, ARTIM running), Sta6 (established), Sta13 (waiting for the
@@ -15,7 +18,7 @@ A-ASSOCIATE-RQ or A-RELEASE-RQ as soon as it has it.
 from __future__ import annotations
 
 import logging
-from typing import Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Union
 
 from fastscp import pdus
 from fastscp._pdu import (
@@ -27,7 +30,7 @@ from fastscp.config import (
     IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME, ServerConfig,
 )
 from fastscp.errors import ProtocolError
-from fastscp.negotiation import Negotiator
+from fastscp.negotiation import Negotiator, describe_association
 from fastscp.service import AssociationInfo, PendingStore, StoreService
 from fastscp.uids import VERIFICATION_SOP_CLASS, log_abbreviation
 
@@ -62,12 +65,22 @@ class Association:
 
     def __init__(self, config: ServerConfig, service: StoreService,
                  peer_address: str = "", peer_port: int = 0,
-                 negotiator: Optional[Negotiator] = None):
+                 negotiator: Optional[Negotiator] = None,
+                 peer_host_name: Union[str, Callable[[], str], None] = None):
         self.config = config
         self.service = service
-        self.negotiator = negotiator or Negotiator()
+        self.negotiator = negotiator or Negotiator.from_config(config)
         self.peer_address = peer_address
         self.peer_port = peer_port
+        #: the peer's name, or a callable the transport gives to fetch it
+        #: (a host lookup running elsewhere) when the A-ASSOCIATE-RQ arrives
+        self._peer_host_name = peer_host_name
+        #: seconds the transport must wait before calling resume(), or None
+        self.pause: Optional[float] = None
+        self._after_pause: Optional[Callable[[], None]] = None
+        #: data set PDVs seen of the current C-STORE (--sleep-during/--abort-during)
+        self._seen_pdvs = 0
+        self._watch_pdvs = config.abort_during or config.sleep_during > 0
         self.reader = PDUReader(config.max_pdu)
         self.state = STA2
         self.info: Optional[AssociationInfo] = None
@@ -129,7 +142,13 @@ class Association:
             log.error("Receiving Association failed: network read timeout")
             self.outcome = "timeout"
         elif self.state == STA6:
-            log.error("Association timed out after %s s without data: aborting", self.timeout)
+            if self._store is not None:
+                # storescp (-td) logs this and then waits for a next command
+                # in limbo; fastscp ends the association clearly instead
+                log.error("Store SCP Failed: DIMSE No data available (no data set PDV for %s s): "
+                          "aborting association", self.timeout)
+            else:
+                log.error("Association timed out after %s s without data: aborting", self.timeout)
             self._abort(ABORT_USER)
             self._ended("aborted")
         self._to_sta1()
@@ -143,23 +162,64 @@ class Association:
             self._to_sta1()
 
     # -- processing ----------------------------------------------------------
+    def resume(self) -> None:
+        """The pause asked for by `pause` is over: go on where we stopped."""
+        action = self._after_pause
+        self.pause = self._after_pause = None
+        if action is not None and self.state == STA6:
+            action()
+        if self.pause is None:
+            self._process()
+
     def _process(self) -> None:
         reader = self.reader
-        while self.state != STA1:
+        while self.state != STA1 and self.pause is None:
             try:
                 ev = reader.next_event()
             except ProtocolError as exc:
                 self._protocol_error(str(exc))
                 return
+            if self._watch_pdvs and self._store is not None and self._progress(ev):
+                continue
             if ev is None:
                 return
-            kind = ev[0]
-            if kind == "pdu":
-                self._on_pdu(ev[1], ev[2])
-            elif kind == "command":
-                self._on_command(ev[1], ev[2])
-            else:
-                self._on_dataset_end(ev[1])
+            self._dispatch(ev)
+
+    def _dispatch(self, ev: tuple) -> None:
+        kind = ev[0]
+        if kind == "pdu":
+            self._on_pdu(ev[1], ev[2])
+        elif kind == "command":
+            self._on_command(ev[1], ev[2])
+        else:
+            self._on_dataset_end(ev[1])
+
+    def _progress(self, ev: Optional[tuple]) -> bool:
+        """storescp's per-PDV progress callback, for --abort-during and
+        --sleep-during only (checked after each batch the compiled reader
+        walked, so the default path has no per-PDV Python call).  Returns
+        True if `ev` was taken care of."""
+        n = self.reader.assembler.dataset_fragments
+        new = n - self._seen_pdvs
+        if new <= 0:
+            return False
+        self._seen_pdvs = n
+        if self.config.abort_during:
+            self._test_abort()
+            return True
+        # one pause per PDV; the event (if any) is handled after it
+        self._pause(self.config.sleep_during * new,
+                    None if ev is None else (lambda: self._dispatch(ev)))
+        return True
+
+    def _pause(self, seconds: float, then: Optional[Callable[[], None]] = None) -> None:
+        self.pause = seconds
+        self._after_pause = then
+
+    def _test_abort(self) -> None:
+        log.info("ABORT initiated (due to command line options)")
+        self._abort(ABORT_USER)
+        self._ended("aborted")
 
     def _protocol_error(self, message: str) -> None:
         if self.state == STA2:
@@ -214,12 +274,18 @@ class Association:
 
     # -- association establishment --------------------------------------------
     def _on_associate_rq(self, payload: bytes) -> None:
+        host_name = self._resolve_host_name()
+        log.debug("Association Received: %s", host_name)
         log.info("Association Received")
         try:
             rq = parse_associate_rq(payload)
         except ProtocolError as exc:
             self._protocol_error(str(exc))
             return
+        pc_level = logging.INFO if self.config.verbose_pc else logging.DEBUG
+        if log.isEnabledFor(pc_level):
+            log.log(pc_level, "Parameters:\n%s", describe_association(
+                rq, IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME, self.config.max_pdu))
         if rq.protocol_version & 1 == 0:
             log.error("Receiving Association failed: unsupported peer protocol %04x; expected 0001",
                       rq.protocol_version)
@@ -233,25 +299,47 @@ class Association:
         if not rq.presentation_contexts:
             log.error("Association Rejected: no presentation context proposed")
             return self._reject(RJ_NO_REASON)
-        results = self.negotiator.decide(rq.presentation_contexts)
+        if self.config.refuse:
+            log.info("Refusing Association (forced via command line)")
+            return self._reject(RJ_NO_REASON)
+        negotiation = self.negotiator.negotiate(rq.presentation_contexts, rq.user)
+        results = negotiation.results
         if rq.application_context != pdus.DICOM_APPLICATION_CONTEXT:
             log.info("Association Rejected: Bad Application Context Name: %s", rq.application_context)
             return self._reject(RJ_APPLICATION_CONTEXT)
+        if self.config.reject_without_implementation_uid and not rq.user.implementation_class_uid:
+            log.info("Association Rejected: No Implementation Class UID provided")
+            return self._reject(RJ_NO_REASON)
         self.peer_max_pdu = rq.user.max_length or 0
-        self.info = AssociationInfo(rq.calling_ae, rq.called_ae, self.peer_address, self.peer_port)
+        self.info = AssociationInfo(rq.calling_ae, rq.called_ae, self.peer_address, self.peer_port,
+                                    host_name)
         self.contexts = {r.context_id: (r.abstract_syntax, r.transfer_syntax)
                          for r in results if r.result == pdus.PC_ACCEPTANCE}
         self._send(encode_associate_ac(
             _ae_field(rq.called_ae_raw), _ae_field(rq.calling_ae_raw),
             pdus.DICOM_APPLICATION_CONTEXT,
             [(r.context_id, r.result, r.transfer_syntax) for r in results],
-            self.config.max_pdu, IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME))
+            self.config.max_pdu, IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME,
+            negotiation.roles, negotiation.extended_negotiation))
         send_pdv = min(self.peer_max_pdu or 131072, 131072) - 12
         log.info("Association Acknowledged (Max Send PDV: %d)", send_pdv)
+        if log.isEnabledFor(pc_level):
+            log.log(pc_level, "%s", describe_association(
+                rq, IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME, self.config.max_pdu,
+                negotiation))
         if not self.contexts:
             log.info("    (but no valid presentation contexts)")
         self.state = STA6
         self.reader.pdata_allowed = True
+
+    def _resolve_host_name(self) -> str:
+        name = self._peer_host_name
+        if callable(name):
+            try:
+                name = name()
+            except Exception:       # a failing lookup only costs the name
+                name = None
+        return name or self.peer_address
 
     def _reject(self, rsn: tuple) -> None:
         self.outcome = "rejected"
@@ -277,8 +365,8 @@ class Association:
                                 (MESSAGE_ID_RESPONDED, cmd.get(MESSAGE_ID, 0)),
                                 (DATASET_TYPE, NO_DATASET), (STATUS, 0)])
         elif field == C_STORE_RQ:
-            sop_class = cmd.get(AFFECTED_SOP_CLASS)
-            sop_instance = cmd.get(AFFECTED_SOP_INSTANCE)
+            sop_class = _command_uid(cmd, AFFECTED_SOP_CLASS, "AffectedSOPClassUID")
+            sop_instance = _command_uid(cmd, AFFECTED_SOP_INSTANCE, "AffectedSOPInstanceUID")
             if not has_dataset:
                 return self._dimse_abort("C-Store RQ: DataSetType == NULL")
             if not sop_class or not sop_instance or MESSAGE_ID not in cmd:
@@ -287,11 +375,21 @@ class Association:
             self._store_command = cmd
             self._store = self.service.begin_store(self.info, self.contexts[ctx][1], sop_class, sop_instance)
             self.reader.assembler.expect_dataset(ctx, self._store.sink)
+            self._seen_pdvs = 0
+            if self.config.sleep_during > 0:      # storescp's "begin" progress callback
+                self._pause(self.config.sleep_during)
         else:
             self._dimse_abort("Expected C-ECHO or C-STORE request but received DIMSE command 0x%04x"
                               % (field if isinstance(field, int) else 0))
 
     def _on_dataset_end(self, ctx: int) -> None:
+        if self.config.abort_after:
+            return self._test_abort()
+        if self.config.sleep_during > 0:          # storescp's "end" progress callback
+            return self._pause(self.config.sleep_during, lambda: self._finish_store(ctx))
+        self._finish_store(ctx)
+
+    def _finish_store(self, ctx: int) -> None:
         store, cmd = self._store, self._store_command
         self._store = self._store_command = None
         status = store.finish(self.reader.assembler.sink_error)
@@ -300,6 +398,8 @@ class Association:
                             (MESSAGE_ID_RESPONDED, cmd[MESSAGE_ID]),
                             (DATASET_TYPE, NO_DATASET), (STATUS, status),
                             (AFFECTED_SOP_INSTANCE, cmd[AFFECTED_SOP_INSTANCE])])
+        if self.config.sleep_after > 0:
+            self._pause(self.config.sleep_after)
 
     def _respond(self, ctx: int, elements: list) -> None:
         self._send(encode_pdata(ctx, encode_command(elements), True, self.peer_max_pdu))
@@ -336,6 +436,19 @@ class Association:
     def _ended(self, outcome: str) -> None:
         if self.outcome is None:
             self.outcome = outcome
+
+
+def _command_uid(cmd: dict, tag: int, name: str):
+    """A UID of the command as dcmdata reads it: white space removed anywhere
+    (storescp then names the file, checks and answers with the clean value)."""
+    value = cmd.get(tag)
+    if isinstance(value, str):
+        clean = "".join(value.split())
+        if clean != value:
+            log.warning("DcmUniqueIdentifier: Element %s (0000,%04x) contains one or more space "
+                        "characters, which were removed", name, tag)
+            cmd[tag] = value = clean
+    return value
 
 
 def _ae_field(raw: bytes) -> bytes:

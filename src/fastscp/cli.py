@@ -141,13 +141,56 @@ def arguments_message(cmd: opts.CommandLine) -> str:
 # main
 # ---------------------------------------------------------------------------
 
-def build_config(st: opts.Settings) -> ServerConfig:
-    return ServerConfig(
+def build_config(st: opts.Settings, cmd: Optional[opts.CommandLine] = None) -> ServerConfig:
+    config = ServerConfig(
         port=st.port if st.port is not None else 104,
         ae_title=st.ae_title,
         max_pdu=st.max_pdu,
         output_directory=st.output_directory,
     )
+    _network_options(config, st, cmd)
+    _negotiation_options(config, st, cmd)
+    return config
+
+
+def _negotiation_options(config: ServerConfig, st: opts.Settings,
+                         cmd: Optional[opts.CommandLine]) -> None:
+    """+x... preference lists, -pm, -xf and +v."""
+    config.profile = st.profile
+    if cmd is None:
+        return
+    from .uids import PREFERENCE_LISTS
+    prefer = cmd.winner("prefer")
+    if prefer is not None and st.profile is None:
+        config.transfer_syntaxes = PREFERENCE_LISTS[prefer.long[2:]]
+    config.promiscuous = cmd.has("--promiscuous")
+    config.verbose_pc = cmd.has("--verbose-pc")
+
+
+def _network_options(config: ServerConfig, st: opts.Settings,
+                     cmd: Optional[opts.CommandLine]) -> None:
+    """-ts -ta -td -dhl and storescp's test options (--refuse ... -up)."""
+    v = st.values
+    if "--socket-timeout" in v:
+        seconds = int(v["--socket-timeout"][0])  # type: ignore[call-overload]
+        # as DCMTK: 0 sets no kernel timeout, -1 none at all
+        config.socket_timeout = float(seconds) if seconds > 0 else None
+    if "--acse-timeout" in v:
+        config.acse_timeout = float(v["--acse-timeout"][0])  # type: ignore[arg-type]
+    if "--dimse-timeout" in v:
+        config.dimse_timeout = float(v["--dimse-timeout"][0])  # type: ignore[arg-type]
+    if "--sleep-after" in v:
+        config.sleep_after = float(v["--sleep-after"][0])  # type: ignore[arg-type]
+    if "--sleep-during" in v:
+        config.sleep_during = float(v["--sleep-during"][0])  # type: ignore[arg-type]
+    if cmd is not None:
+        config.host_lookup = not cmd.has("--disable-host-lookup")
+        config.refuse = cmd.has("--refuse")
+        config.reject_without_implementation_uid = cmd.has("--reject")
+        config.ignore = cmd.has("--ignore")
+        config.abort_after = cmd.has("--abort-after")
+        config.abort_during = cmd.has("--abort-during")
+        config.uid_padding = cmd.has("--uid-padding")
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -197,6 +240,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     # 3. everything else, then what we cannot do yet
     try:
         st = opts.check_rest(cmd, level)
+    except opts.StartupError as exc:
+        log.critical("%s", exc.message)
+        return EXIT_ERROR
     except opts.CommandLineError as exc:
         # like storescp: after logging is set up, -q and -ll fatal|off
         # silence command line errors (the exit code stays 1)
@@ -211,7 +257,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             _print_error(opts.NotAvailableError(missing[0]).message)
         return EXIT_ERROR
     st.port = port
-    config = build_config(st)
+    config = build_config(st, cmd)
 
     # 4. start-up checks (log lines, as storescp)
     geteuid = getattr(os, "geteuid", None)
@@ -221,7 +267,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if not os.path.isdir(config.output_directory):
         log.critical("specified output directory does not exist")
         return EXIT_ERROR
-    if not os.access(config.output_directory, os.W_OK):
+    if not config.ignore and not os.access(config.output_directory, os.W_OK):
         log.critical("specified output directory is not writeable")
         return EXIT_ERROR
 

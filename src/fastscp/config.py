@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import Any, Optional, Tuple
 
 #: Implementation Class UID and Version Name fastscp announces and writes.
 IMPLEMENTATION_CLASS_UID = "2.25.194636720508453799044712928277789063228"
@@ -31,3 +31,32 @@ class ServerConfig:
     socket_timeout: Optional[float] = 60.0
     #: seconds to wait for data set PDVs after a C-STORE-RQ; None = unlimited (-td)
     dimse_timeout: Optional[float] = None
+    #: look up the peer's host name (reverse DNS); False = dotted IP (-dhl)
+    host_lookup: bool = True
+    #: refuse every association: A-ASSOCIATE-RJ 1/1/1 (--refuse)
+    refuse: bool = False
+    #: reject associations without an Implementation Class UID (--reject)
+    reject_without_implementation_uid: bool = False
+    #: receive and parse data sets but write nothing (--ignore)
+    ignore: bool = False
+    #: seconds to pause after each C-STORE response (--sleep-after)
+    sleep_after: float = 0.0
+    #: seconds to pause at the start, after each data PDV and at the end of
+    #: each C-STORE (--sleep-during)
+    sleep_during: float = 0.0
+    #: A-ABORT once a data set is complete, before storing (--abort-after)
+    abort_after: bool = False
+    #: A-ABORT as soon as data set PDVs arrive (--abort-during)
+    abort_during: bool = False
+    #: storescp's -up; fastscp always removes white space from UIDs (as dcmdata)
+    uid_padding: bool = False
+    #: transfer syntax preference list (+x=, +xe, ... +xa: uids.PREFERENCE_LISTS);
+    #: None = storescp's default (explicit VR local byte order first)
+    transfer_syntaxes: Optional[Tuple[str, ...]] = None
+    #: accept abstract syntaxes the UID dictionary does not name (-pm)
+    promiscuous: bool = False
+    #: association negotiation profile (-xf; fastscp.profiles.Profile); replaces
+    #: the built-in lists
+    profile: Optional[Any] = None
+    #: log the A-ASSOCIATE-RQ/AC parameters at INFO level (+v)
+    verbose_pc: bool = False

@@ -23,9 +23,10 @@ The notation (measured against Debian's storescp 3.6.7):
 Evaluation after parsing follows storescp's fixed order (behaviour spec
 §1.3): port, logging, value minimums, then combinations section by
 section; the first failing check is reported.  Only then are options that
-fastscp does not implement refused (:func:`unavailable`).  storescp's own
-start-up work that may fail later (reading a ``--config-file``, loading TLS
-keys) is not imitated: fastscp refuses those options first.
+fastscp does not implement refused (:func:`unavailable`).  Like storescp,
+the ``--config-file`` profile is read right after its conflict checks; its
+failures are fatal log lines (:class:`StartupError`), not command line
+errors.  Loading TLS keys is not imitated: fastscp refuses those options.
 """
 from __future__ import annotations
 
@@ -53,6 +54,15 @@ LOG_LEVELS = ("off", "fatal", "error", "warn", "info", "debug", "trace", "all")
 class CommandLineError(Exception):
     """A command line storescp would refuse; ``str(exc)`` is the message
     printed after ``error: ``."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class StartupError(Exception):
+    """A start-up failure that storescp reports as a fatal log line
+    (``F: message``, exit 1) rather than a command line error."""
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -155,7 +165,8 @@ _opt("-ll", "--log-level", "log messages of level l and more severe",
      [_S], built=True)
 _opt("-lc", "--log-config", "configure logging from file f",
      "[f]ilename: string", [_S])
-_opt("+v", "--verbose-pc", "list presentation contexts in verbose mode")
+_opt("+v", "--verbose-pc", "list presentation contexts in verbose mode",
+     built=True)
 
 # -- multi-process -----------------------------------------------------------
 _section("multi-process options")
@@ -169,32 +180,32 @@ _opt(None, "--fork", "start a child process per association",
 _section("network options")
 _sub("association negotiation profile from configuration file:")
 _opt("-xf", "--config-file", "negotiate with profile p of config file f",
-     "[f]ilename, [p]rofile: string", [_S, _S])
+     "[f]ilename, [p]rofile: string", [_S, _S], built=True)
 _sub("preferred network transfer syntaxes (not with --config-file):")
 for _short, _long, _help, _built in (
     ("+x=", "--prefer-uncompr", "prefer explicit VR, local byte order first\n(default)", True),
-    ("+xe", "--prefer-little", "prefer explicit VR little endian", False),
-    ("+xb", "--prefer-big", "prefer explicit VR big endian", False),
-    ("+xs", "--prefer-lossless", "prefer JPEG lossless (process 14, SV1)", False),
-    ("+xy", "--prefer-jpeg8", "prefer JPEG baseline (8 bit lossy)", False),
-    ("+xx", "--prefer-jpeg12", "prefer JPEG extended (12 bit lossy)", False),
-    ("+xv", "--prefer-j2k-lossless", "prefer JPEG 2000 (lossless only)", False),
-    ("+xw", "--prefer-j2k-lossy", "prefer JPEG 2000 (lossy allowed)", False),
-    ("+xt", "--prefer-jls-lossless", "prefer JPEG-LS lossless", False),
-    ("+xu", "--prefer-jls-lossy", "prefer JPEG-LS near-lossless", False),
-    ("+xm", "--prefer-mpeg2", "prefer MPEG-2 main profile, main level", False),
-    ("+xh", "--prefer-mpeg2-high", "prefer MPEG-2 main profile, high level", False),
-    ("+xn", "--prefer-mpeg4", "prefer H.264 high profile, level 4.1", False),
-    ("+xl", "--prefer-mpeg4-bd", "prefer H.264 BD-compatible high profile 4.1", False),
-    ("+x2", "--prefer-mpeg4-2-2d", "prefer H.264 high profile 4.2, 2D video", False),
-    ("+x3", "--prefer-mpeg4-2-3d", "prefer H.264 high profile 4.2, 3D video", False),
-    ("+xo", "--prefer-mpeg4-2-st", "prefer H.264 stereo high profile 4.2", False),
-    ("+x4", "--prefer-hevc", "prefer H.265 main profile, level 5.1", False),
-    ("+x5", "--prefer-hevc10", "prefer H.265 main 10 profile, level 5.1", False),
-    ("+xr", "--prefer-rle", "prefer RLE lossless", False),
-    ("+xd", "--prefer-deflated", "prefer deflated explicit VR little endian", False),
-    ("+xi", "--implicit", "accept implicit VR little endian only", False),
-    ("+xa", "--accept-all", "accept every transfer syntax known", False),
+    ("+xe", "--prefer-little", "prefer explicit VR little endian", True),
+    ("+xb", "--prefer-big", "prefer explicit VR big endian", True),
+    ("+xs", "--prefer-lossless", "prefer JPEG lossless (process 14, SV1)", True),
+    ("+xy", "--prefer-jpeg8", "prefer JPEG baseline (8 bit lossy)", True),
+    ("+xx", "--prefer-jpeg12", "prefer JPEG extended (12 bit lossy)", True),
+    ("+xv", "--prefer-j2k-lossless", "prefer JPEG 2000 (lossless only)", True),
+    ("+xw", "--prefer-j2k-lossy", "prefer JPEG 2000 (lossy allowed)", True),
+    ("+xt", "--prefer-jls-lossless", "prefer JPEG-LS lossless", True),
+    ("+xu", "--prefer-jls-lossy", "prefer JPEG-LS near-lossless", True),
+    ("+xm", "--prefer-mpeg2", "prefer MPEG-2 main profile, main level", True),
+    ("+xh", "--prefer-mpeg2-high", "prefer MPEG-2 main profile, high level", True),
+    ("+xn", "--prefer-mpeg4", "prefer H.264 high profile, level 4.1", True),
+    ("+xl", "--prefer-mpeg4-bd", "prefer H.264 BD-compatible high profile 4.1", True),
+    ("+x2", "--prefer-mpeg4-2-2d", "prefer H.264 high profile 4.2, 2D video", True),
+    ("+x3", "--prefer-mpeg4-2-3d", "prefer H.264 high profile 4.2, 3D video", True),
+    ("+xo", "--prefer-mpeg4-2-st", "prefer H.264 stereo high profile 4.2", True),
+    ("+x4", "--prefer-hevc", "prefer H.265 main profile, level 5.1", True),
+    ("+x5", "--prefer-hevc10", "prefer H.265 main 10 profile, level 5.1", True),
+    ("+xr", "--prefer-rle", "prefer RLE lossless", True),
+    ("+xd", "--prefer-deflated", "prefer deflated explicit VR little endian", True),
+    ("+xi", "--implicit", "accept implicit VR little endian only", True),
+    ("+xa", "--accept-all", "accept every transfer syntax known", True),
 ):
     _opt(_short, _long, _help, group="prefer", built=_built)
 _sub("network host access control (tcp wrapper):")
@@ -204,29 +215,32 @@ _opt("+ac", "--access-control", "apply hosts.allow/hosts.deny rules",
      group="access")
 _sub("other network options:")
 _opt("-id", "--inetd", "serve one connection handed over by inetd\n(not with --fork)")
-_opt("-ts", "--socket-timeout", "seconds a connection may stay silent\n(0 for no limit)",
-     "[s]econds: integer (default: 60)", [Value("int", min=-1)])
+_opt("-ts", "--socket-timeout", "seconds a connection may stay silent\n(0 or -1 for no limit)",
+     "[s]econds: integer (default: 60)", [Value("int", min=-1)], built=True)
 _opt("-ta", "--acse-timeout", "seconds to wait for association messages",
-     "[s]econds: integer (default: 30)", [Value("int", min=1)])
-_opt("-td", "--dimse-timeout", "seconds to wait for DIMSE messages",
-     "[s]econds: integer (default: unlimited)", [Value("int", min=1)])
+     "[s]econds: integer (default: 30)", [Value("int", min=1)], built=True)
+_opt("-td", "--dimse-timeout", "seconds to wait for data set PDVs\n(never for a next command)",
+     "[s]econds: integer (default: unlimited)", [Value("int", min=1)], built=True)
 _opt("-aet", "--aetitle", "use a as our AE title (default: STORESCP)",
      "[a]etitle: string", [_S], built=True)
 _opt("-pdu", "--max-pdu", "receive PDUs of up to n bytes (default: 16384)",
      "[n]umber of bytes: integer (4096..131072)",
      [Value("uint", min=4096, max=131072)], built=True)
-_opt("-dhl", "--disable-host-lookup", "do not look up peer host names")
-_opt(None, "--refuse", "refuse every association")
-_opt(None, "--reject", "reject associations that lack an\nimplementation class UID")
-_opt(None, "--ignore", "receive data but store nothing")
+_opt("-dhl", "--disable-host-lookup", "do not look up peer host names", built=True)
+_opt(None, "--refuse", "refuse every association", built=True)
+_opt(None, "--reject", "reject associations that lack an\nimplementation class UID",
+     built=True)
+_opt(None, "--ignore", "receive data but store nothing", built=True)
 _opt(None, "--sleep-after", "wait s seconds after each store (default: 0)",
-     "[s]econds: integer", [Value("uint", min=0)])
+     "[s]econds: integer", [Value("uint", min=0)], built=True)
 _opt(None, "--sleep-during", "wait s seconds while storing (default: 0)",
-     "[s]econds: integer", [Value("uint", min=0)])
-_opt(None, "--abort-after", "abort once a C-STORE-RQ has been received\n(before the response is sent)")
-_opt(None, "--abort-during", "abort while a C-STORE-RQ is being received")
-_opt("-pm", "--promiscuous", "accept unknown SOP classes as well\n(not with --config-file)")
-_opt("-up", "--uid-padding", "fix UIDs padded with spaces without warning")
+     "[s]econds: integer", [Value("uint", min=0)], built=True)
+_opt(None, "--abort-after", "abort once a C-STORE-RQ has been received\n(before the response is sent)",
+     built=True)
+_opt(None, "--abort-during", "abort while a C-STORE-RQ is being received", built=True)
+_opt("-pm", "--promiscuous", "accept unknown SOP classes as well\n(not with --config-file)",
+     built=True)
+_opt("-up", "--uid-padding", "fix UIDs padded with spaces without warning", built=True)
 
 # -- TLS ---------------------------------------------------------------------
 _section("transport layer security (TLS) options")
@@ -745,6 +759,8 @@ class Settings:
     output_directory: str = "."
     #: the raw checked values of every option given, by long name
     values: Dict[str, Tuple[object, ...]] = field(default_factory=dict)
+    #: the --config-file profile, loaded (fastscp.profiles.Profile)
+    profile: Optional[object] = None
 
 
 def _values(cmd: CommandLine, occ: Occurrence, settings: Settings) -> Tuple[object, ...]:
@@ -792,6 +808,14 @@ def check_rest(cmd: CommandLine, level: str, settings: Optional[Settings] = None
             raise _not_allowed("--config-file", prefer_name)  # type: ignore[arg-type]
         if cmd.has("--promiscuous"):
             raise _not_allowed("--config-file", "--promiscuous")
+        # storescp reads the file and checks the profile here, before the
+        # output options are checked; failures are fatal log lines
+        from .profiles import ProfileError, load_profile
+        path, profile_name = st.values["--config-file"]
+        try:
+            st.profile = load_profile(str(path), str(profile_name))
+        except ProfileError as exc:
+            raise StartupError(str(exc)) from None
     # output section
     v = val("--output-directory")
     if v:

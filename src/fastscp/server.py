@@ -6,13 +6,15 @@ writes, so associations also overlap their disk I/O.
 from __future__ import annotations
 
 import logging
+import queue
 import selectors
 import signal
 import socket
 import struct
 import sys
 import threading
-from typing import Optional, Set
+import time
+from typing import Callable, List, Optional, Set, Union
 
 from fastscp.association import Association
 from fastscp.config import ServerConfig
@@ -23,6 +25,79 @@ log = logging.getLogger("fastscp")
 
 #: listen backlog, as storescp
 BACKLOG = 50
+#: how long an association waits, when its A-ASSOCIATE-RQ is complete, for
+#: the peer's host name (looked up since the connection was accepted);
+#: after that the dotted IP stands in, so a slow resolver never stalls it
+HOST_LOOKUP_WAIT = 0.5
+#: the longest socket timeout set (about 68 years; -ts/-ta/-td take any C long)
+MAX_TIMEOUT = float(2 ** 31 - 1)
+#: host lookups running at once (the rest queue; each ends with the resolver's own timeout)
+HOST_LOOKUP_WORKERS = 4
+
+
+def lookup_host_name(address: str) -> str:
+    """The peer name as storescp shows it: reverse DNS cut at the first '.',
+    or the address itself if there is no name."""
+    try:
+        name = socket.gethostbyaddr(address)[0]
+    except (OSError, UnicodeError):
+        return address
+    return name.split(".", 1)[0] or address
+
+
+class _Lookup:
+    """One peer's host name, looked up by a `_Resolver` worker."""
+
+    __slots__ = ("address", "done", "name", "wanted")
+
+    def __init__(self, address: str):
+        self.address = address
+        self.done = threading.Event()
+        self.name = address
+        self.wanted = True
+
+    def result(self) -> str:
+        """The name, waiting at most HOST_LOOKUP_WAIT; the address if not done by then."""
+        if not self.done.wait(HOST_LOOKUP_WAIT):
+            log.debug("host name lookup for %s not done: using the address", self.address)
+        self.wanted = False
+        return self.name
+
+
+class _Resolver:
+    """A few daemon threads doing reverse DNS, so that a slow resolver costs
+    neither the association threads nor the process exit (no joins)."""
+
+    def __init__(self, workers: int = HOST_LOOKUP_WORKERS):
+        self._queue: "queue.SimpleQueue[Optional[_Lookup]]" = queue.SimpleQueue()
+        self._workers = workers
+        self._threads: List[threading.Thread] = []
+
+    def submit(self, address: str) -> _Lookup:
+        lookup = _Lookup(address)
+        if len(self._threads) < self._workers:
+            t = threading.Thread(target=self._work, name="fastscp-lookup", daemon=True)
+            self._threads.append(t)
+            t.start()
+        self._queue.put(lookup)
+        return lookup
+
+    def _work(self) -> None:
+        while True:
+            lookup = self._queue.get()
+            if lookup is None:
+                return
+            if lookup.wanted:        # skip peers that are already done with
+                try:
+                    lookup.name = lookup_host_name(lookup.address)
+                except Exception:    # never let one lookup end the worker
+                    pass
+            lookup.done.set()
+
+    def close(self) -> None:
+        for _ in self._threads:
+            self._queue.put(None)
+        self._threads = []
 
 
 class Server:
@@ -39,7 +114,7 @@ class Server:
     def __init__(self, config: ServerConfig, *, on_stored: Optional[StoredHook] = None):
         self.config = config
         self.service = StoreService(config, on_stored=on_stored)
-        self.negotiator = Negotiator()
+        self.negotiator = Negotiator.from_config(config)
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         try:
             self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -54,6 +129,7 @@ class Server:
         self._threads: Set[threading.Thread] = set()
         self._conns: Set[socket.socket] = set()
         self._lock = threading.Lock()
+        self._resolver: Optional[_Resolver] = _Resolver() if config.host_lookup else None
 
     @property
     def port(self) -> int:
@@ -99,17 +175,20 @@ class Server:
             log.error("cannot accept connection: %s", exc)
             return
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        thread = threading.Thread(target=self._serve_connection, args=(conn, addr),
+        lookup = self._resolver.submit(addr[0]) if self._resolver is not None else None
+        thread = threading.Thread(target=self._serve_connection, args=(conn, addr, lookup),
                                   name="fastscp-assoc-%s:%d" % addr[:2], daemon=True)
         with self._lock:
             self._threads.add(thread)
             self._conns.add(conn)
         thread.start()
 
-    def _serve_connection(self, conn: socket.socket, addr) -> None:
-        assoc = Association(self.config, self.service, addr[0], addr[1], self.negotiator)
+    def _serve_connection(self, conn: socket.socket, addr, lookup: Optional[_Lookup] = None) -> None:
+        host_name: Union[str, Callable[[], str]] = addr[0] if lookup is None else lookup.result
+        assoc = Association(self.config, self.service, addr[0], addr[1], self.negotiator,
+                            peer_host_name=host_name)
         try:
-            drive(assoc, conn)
+            drive(assoc, conn, self._stopping.wait)
         except Exception:
             log.exception("internal error in association with %s:%d", addr[0], addr[1])
             assoc.abort()
@@ -118,6 +197,8 @@ class Server:
             except OSError:
                 pass
         finally:
+            if lookup is not None:
+                lookup.wanted = False
             conn.close()
             with self._lock:
                 self._conns.discard(conn)
@@ -137,34 +218,53 @@ class Server:
             thread.join(timeout=10)
         self._stop_r.close()
         self._stop_w.close()
+        if self._resolver is not None:
+            self._resolver.close()
 
     def close(self) -> None:
         """Release the sockets of a server that was never served."""
         self._sock.close()
         self._stop_r.close()
         self._stop_w.close()
+        if self._resolver is not None:
+            self._resolver.close()
 
 
 if sys.platform.startswith("linux"):
     def _set_timeout(conn: socket.socket, timeout: Optional[float]) -> None:
         """Kernel-side timeouts (SO_RCVTIMEO/SO_SNDTIMEO) on a blocking socket:
         unlike socket.settimeout they cost no poll() before every recv."""
-        seconds = 0.0 if timeout is None else max(timeout, 0.001)
+        seconds = 0.0 if timeout is None else min(max(timeout, 0.001), MAX_TIMEOUT)
         tv = struct.pack("@ll", int(seconds), int((seconds % 1) * 1e6))
         conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, tv)
         conn.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, tv)
     _TIMEOUT_ERRORS: tuple = (socket.timeout, BlockingIOError)
 else:
     def _set_timeout(conn: socket.socket, timeout: Optional[float]) -> None:
-        conn.settimeout(timeout)
+        conn.settimeout(None if timeout is None else min(timeout, MAX_TIMEOUT))
     _TIMEOUT_ERRORS = (socket.timeout,)
 
 
-def drive(assoc: Association, conn: socket.socket) -> None:
-    """Run one association over a connected socket until it ends."""
+def drive(assoc: Association, conn: socket.socket,
+          sleep: Callable[[float], object] = time.sleep) -> None:
+    """Run one association over a connected socket until it ends.
+
+    `sleep` serves the association's pauses (storescp's --sleep-* test
+    options); it blocks this association's thread only.  The server passes
+    a wait that ends early at shutdown."""
     recv_into = conn.recv_into
     current = object()
     while not assoc.closed:
+        if assoc.pause is not None:
+            sleep(min(assoc.pause, threading.TIMEOUT_MAX))
+            assoc.resume()
+            out = assoc.data_to_send()
+            if out:
+                try:
+                    conn.sendall(out)
+                except OSError:
+                    assoc.connection_lost()
+            continue
         timeout = assoc.timeout
         if timeout != current:
             _set_timeout(conn, timeout)

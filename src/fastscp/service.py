@@ -19,6 +19,7 @@ from fastscp.config import (
 )
 from fastscp.errors import DatasetError
 from fastscp.storage import Storage
+from fastscp.uids import DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN
 
 log = logging.getLogger("fastscp")
 
@@ -30,6 +31,9 @@ class AssociationInfo:
     called_ae_title: str
     peer_address: str
     peer_port: int
+    #: the peer's host name as storescp shows it (`#r`): reverse DNS cut at
+    #: the first '.', or the dotted IP (with -dhl, or when the lookup fails)
+    peer_host_name: str = ""
 
 
 @dataclass(frozen=True)
@@ -60,19 +64,32 @@ class PendingStore:
         self.sop_instance_uid = sop_instance_uid
         storage = service.storage
         self.directory = storage.directory
-        self.final_path = os.path.join(self.directory, storage.final_name(sop_class_uid, sop_instance_uid))
+        #: --ignore: the data set is parsed (by the writer, into /dev/null), nothing is stored
+        self.ignore = service.config.ignore
+        self.final_path = "" if self.ignore else os.path.join(
+            self.directory, storage.final_name(sop_class_uid, sop_instance_uid))
         self.temp_path: Optional[str] = None
         self.fd = -1
         self.open_error: Optional[OSError] = None
         try:
-            self.fd, self.temp_path = storage.open_temp(self.directory)
-            self.sink = DatasetWriter(
+            if self.ignore:
+                self.fd = os.open(os.devnull, os.O_WRONLY | getattr(os, "O_CLOEXEC", 0))
+            else:
+                self.fd, self.temp_path = storage.open_temp(self.directory)
+            writer_class, extra = DatasetWriter, {}
+            if transfer_syntax == DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN:
+                # inflated into a temporary file, deflated again at the end
+                from fastscp.deflate import DeflatedWriter
+                writer_class, extra = DeflatedWriter, {
+                    "temp_dir": None if self.ignore else self.directory}
+            self.sink = writer_class(
                 self.fd, transfer_syntax,
                 calling_ae_title=info.calling_ae_title,
                 implementation_class_uid=IMPLEMENTATION_CLASS_UID,
                 implementation_version_name=IMPLEMENTATION_VERSION_NAME,
                 command_sop_class_uid=sop_class_uid,
                 command_sop_instance_uid=sop_instance_uid,
+                **extra,
             )
         except OSError as exc:
             self.open_error = exc
@@ -96,6 +113,8 @@ class PendingStore:
         if self.open_error is not None:
             log.error("cannot write DICOM file: %s: %s", self.final_path, self.open_error.strerror)
             return st.OUT_OF_RESOURCES
+        if self.ignore:
+            return self._finish_ignored(sink_error)
         log.info("storing DICOM file: %s", self.final_path)
         try:
             if sink_error is not None:
@@ -131,6 +150,23 @@ class PendingStore:
                 log.exception("on_stored hook failed for %s", self.final_path)
                 return st.PROCESSING_FAILURE
         return status
+
+    def _finish_ignored(self, sink_error: Optional[BaseException]) -> int:
+        """--ignore: the data set was parsed into /dev/null; status 0, no SOP
+        check, no file, no hook -- but an undecodable data set still fails."""
+        try:
+            if sink_error is not None:
+                raise sink_error
+            self.sink.finish()
+        except DatasetError as exc:
+            log.error("cannot parse DICOM data set (--ignore): %s", exc)
+            return st.CANNOT_UNDERSTAND
+        except (OSError, NotImplementedError) as exc:
+            log.error("cannot parse DICOM data set (--ignore): %s", exc)
+            return st.OUT_OF_RESOURCES
+        finally:
+            self._close()
+        return st.SUCCESS
 
     def _check(self, result: dict) -> int:
         """storescp's consistency check of the stored data set against the command."""
