@@ -300,7 +300,7 @@ def test_peer_host_name(make_server, lookup):
 
 
 def test_slow_resolver_does_not_stall(make_server, monkeypatch):
-    import fastscp.server as server_mod
+    import fastscp.hostnames as server_mod
     release_lookup = threading.Event()
 
     def slow(address):

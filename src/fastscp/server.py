@@ -6,7 +6,6 @@ writes, so associations also overlap their disk I/O.
 from __future__ import annotations
 
 import logging
-import queue
 import selectors
 import signal
 import socket
@@ -14,9 +13,10 @@ import struct
 import sys
 import threading
 import time
-from typing import Callable, List, Optional, Set, Union
+from typing import Callable, Optional, Set, Union
 
 from fastscp.association import Association
+from fastscp.hostnames import Lookup, Resolver
 from fastscp.config import ServerConfig
 from fastscp.negotiation import Negotiator
 from fastscp.service import StoredHook, StoreService
@@ -25,79 +25,8 @@ log = logging.getLogger("fastscp")
 
 #: listen backlog, as storescp
 BACKLOG = 50
-#: how long an association waits, when its A-ASSOCIATE-RQ is complete, for
-#: the peer's host name (looked up since the connection was accepted);
-#: after that the dotted IP stands in, so a slow resolver never stalls it
-HOST_LOOKUP_WAIT = 0.5
 #: the longest socket timeout set (about 68 years; -ts/-ta/-td take any C long)
 MAX_TIMEOUT = float(2 ** 31 - 1)
-#: host lookups running at once (the rest queue; each ends with the resolver's own timeout)
-HOST_LOOKUP_WORKERS = 4
-
-
-def lookup_host_name(address: str) -> str:
-    """The peer name as storescp shows it: reverse DNS cut at the first '.',
-    or the address itself if there is no name."""
-    try:
-        name = socket.gethostbyaddr(address)[0]
-    except (OSError, UnicodeError):
-        return address
-    return name.split(".", 1)[0] or address
-
-
-class _Lookup:
-    """One peer's host name, looked up by a `_Resolver` worker."""
-
-    __slots__ = ("address", "done", "name", "wanted")
-
-    def __init__(self, address: str):
-        self.address = address
-        self.done = threading.Event()
-        self.name = address
-        self.wanted = True
-
-    def result(self) -> str:
-        """The name, waiting at most HOST_LOOKUP_WAIT; the address if not done by then."""
-        if not self.done.wait(HOST_LOOKUP_WAIT):
-            log.debug("host name lookup for %s not done: using the address", self.address)
-        self.wanted = False
-        return self.name
-
-
-class _Resolver:
-    """A few daemon threads doing reverse DNS, so that a slow resolver costs
-    neither the association threads nor the process exit (no joins)."""
-
-    def __init__(self, workers: int = HOST_LOOKUP_WORKERS):
-        self._queue: "queue.SimpleQueue[Optional[_Lookup]]" = queue.SimpleQueue()
-        self._workers = workers
-        self._threads: List[threading.Thread] = []
-
-    def submit(self, address: str) -> _Lookup:
-        lookup = _Lookup(address)
-        if len(self._threads) < self._workers:
-            t = threading.Thread(target=self._work, name="fastscp-lookup", daemon=True)
-            self._threads.append(t)
-            t.start()
-        self._queue.put(lookup)
-        return lookup
-
-    def _work(self) -> None:
-        while True:
-            lookup = self._queue.get()
-            if lookup is None:
-                return
-            if lookup.wanted:        # skip peers that are already done with
-                try:
-                    lookup.name = lookup_host_name(lookup.address)
-                except Exception:    # never let one lookup end the worker
-                    pass
-            lookup.done.set()
-
-    def close(self) -> None:
-        for _ in self._threads:
-            self._queue.put(None)
-        self._threads = []
 
 
 class Server:
@@ -129,7 +58,7 @@ class Server:
         self._threads: Set[threading.Thread] = set()
         self._conns: Set[socket.socket] = set()
         self._lock = threading.Lock()
-        self._resolver: Optional[_Resolver] = _Resolver() if config.host_lookup else None
+        self._resolver: Optional[Resolver] = Resolver() if config.host_lookup else None
 
     @property
     def port(self) -> int:
@@ -183,7 +112,7 @@ class Server:
             self._conns.add(conn)
         thread.start()
 
-    def _serve_connection(self, conn: socket.socket, addr, lookup: Optional[_Lookup] = None) -> None:
+    def _serve_connection(self, conn: socket.socket, addr, lookup: Optional[Lookup] = None) -> None:
         host_name: Union[str, Callable[[], str]] = addr[0] if lookup is None else lookup.result
         assoc = Association(self.config, self.service, addr[0], addr[1], self.negotiator,
                             peer_host_name=host_name)

@@ -1,0 +1,84 @@
+"""Peer host names, as storescp shows them (`#r`, log lines): reverse DNS
+cut at the first '.', looked up off the association threads so that a slow
+resolver never stalls reception (-dhl turns the lookup off)."""
+from __future__ import annotations
+
+import logging
+import queue
+import socket
+import threading
+from typing import List, Optional
+
+log = logging.getLogger("fastscp")
+
+#: how long an association waits, when its A-ASSOCIATE-RQ is complete, for
+#: the peer's host name (looked up since the connection was accepted);
+#: after that the dotted IP stands in, so a slow resolver never stalls it
+HOST_LOOKUP_WAIT = 0.5
+#: host lookups running at once (the rest queue; each ends with the resolver's own timeout)
+HOST_LOOKUP_WORKERS = 4
+
+
+def lookup_host_name(address: str) -> str:
+    """The peer name as storescp shows it: reverse DNS cut at the first '.',
+    or the address itself if there is no name."""
+    try:
+        name = socket.gethostbyaddr(address)[0]
+    except (OSError, UnicodeError):
+        return address
+    return name.split(".", 1)[0] or address
+
+
+class Lookup:
+    """One peer's host name, looked up by a `Resolver` worker."""
+
+    __slots__ = ("address", "done", "name", "wanted")
+
+    def __init__(self, address: str):
+        self.address = address
+        self.done = threading.Event()
+        self.name = address
+        self.wanted = True
+
+    def result(self) -> str:
+        """The name, waiting at most HOST_LOOKUP_WAIT; the address if not done by then."""
+        if not self.done.wait(HOST_LOOKUP_WAIT):
+            log.debug("host name lookup for %s not done: using the address", self.address)
+        self.wanted = False
+        return self.name
+
+
+class Resolver:
+    """A few daemon threads doing reverse DNS, so that a slow resolver costs
+    neither the association threads nor the process exit (no joins)."""
+
+    def __init__(self, workers: int = HOST_LOOKUP_WORKERS):
+        self._queue: "queue.SimpleQueue[Optional[Lookup]]" = queue.SimpleQueue()
+        self._workers = workers
+        self._threads: List[threading.Thread] = []
+
+    def submit(self, address: str) -> Lookup:
+        lookup = Lookup(address)
+        if len(self._threads) < self._workers:
+            t = threading.Thread(target=self._work, name="fastscp-lookup", daemon=True)
+            self._threads.append(t)
+            t.start()
+        self._queue.put(lookup)
+        return lookup
+
+    def _work(self) -> None:
+        while True:
+            lookup = self._queue.get()
+            if lookup is None:
+                return
+            if lookup.wanted:        # skip peers that are already done with
+                try:
+                    lookup.name = lookup_host_name(lookup.address)
+                except Exception:    # never let one lookup end the worker
+                    pass
+            lookup.done.set()
+
+    def close(self) -> None:
+        for _ in self._threads:
+            self._queue.put(None)
+        self._threads = []
