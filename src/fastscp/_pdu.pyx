@@ -186,6 +186,18 @@ cdef inline unsigned int _be16(const unsigned char* p) noexcept nogil:
     return (p[0] << 8) | p[1]
 
 
+cdef Py_ssize_t _item_end(const unsigned char* p, Py_ssize_t pos, Py_ssize_t limit, str what) except -1:
+    """End offset of the item (or sub-item) whose 4-byte header is at pos;
+    raises unless header and body fit before limit."""
+    cdef Py_ssize_t end
+    if limit - pos < 4:
+        raise ProtocolError("%s header truncated" % what)
+    end = pos + 4 + _be16(p + pos + 2)
+    if end > limit:
+        raise ProtocolError("%s 0x%02x length %d overruns its container" % (what, p[pos], end - pos - 4))
+    return end
+
+
 cdef str _uid(const unsigned char* p, Py_ssize_t n):
     return (<bytes>p[:n]).rstrip(b"\x00 ").decode("ascii", "replace")
 
@@ -207,13 +219,9 @@ def parse_associate_rq(payload):
     user = UserInformation()
     pos = 68
     while pos < n:
-        if n - pos < 4:
-            raise ProtocolError("A-ASSOCIATE-RQ item header truncated")
+        end = _item_end(p, pos, n, "A-ASSOCIATE-RQ item")
         itype = p[pos]
-        ilen = _be16(p + pos + 2)
-        end = pos + 4 + ilen
-        if end > n:
-            raise ProtocolError("A-ASSOCIATE-RQ item 0x%02x length %d overruns the PDU" % (itype, ilen))
+        ilen = end - pos - 4
         if itype == 0x10:
             app_context = _uid(p + pos + 4, ilen)
         elif itype == 0x20:
@@ -224,13 +232,9 @@ def parse_associate_rq(payload):
             syntaxes = []
             sub = pos + 8
             while sub < end:
-                if end - sub < 4:
-                    raise ProtocolError("presentation context sub-item truncated")
+                sub_end = _item_end(p, sub, end, "presentation context sub-item")
                 stype = p[sub]
-                slen = _be16(p + sub + 2)
-                sub_end = sub + 4 + slen
-                if sub_end > end:
-                    raise ProtocolError("presentation context sub-item overruns its item")
+                slen = sub_end - sub - 4
                 if stype == 0x30:
                     if abstract is not None:
                         raise ProtocolError("presentation context %d has two abstract syntaxes" % ctx_id)
@@ -246,13 +250,9 @@ def parse_associate_rq(payload):
         elif itype == 0x50:
             sub = pos + 4
             while sub < end:
-                if end - sub < 4:
-                    raise ProtocolError("user information sub-item truncated")
+                sub_end = _item_end(p, sub, end, "user information sub-item")
                 stype = p[sub]
-                slen = _be16(p + sub + 2)
-                sub_end = sub + 4 + slen
-                if sub_end > end:
-                    raise ProtocolError("user information sub-item 0x%02x overruns its item" % stype)
+                slen = sub_end - sub - 4
                 q = sub + 4
                 if stype == 0x51:
                     if slen != 4:
