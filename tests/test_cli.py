@@ -558,9 +558,8 @@ def test_inetd_is_real():
 
 
 ACCEPTED_UNBUILT = [
-    ["--fork"], ["-tn"], ["+B"], ["-F"],
-    ["+te"], ["-ss", "pfx", "-xcs", "true"], ["-xcr", "true"],
-    ["+p", "2", "4"],
+    ["--fork"],
+    ["+te"],
 ]
 
 
@@ -591,6 +590,11 @@ ACCEPTED = [
     ["-ts", "5"], ["-ts", "0"], ["-ts", "-1"], ["-ta", "5", "-td", "5"], ["--refuse"], ["--reject"],
     ["-dhl"], ["--ignore"], ["--sleep-after", "0"], ["--sleep-during", "0"], ["--abort-after"],
     ["--abort-during"], ["-up"],
+    # placement and events (issue 6)
+    ["-tn"], ["-ss", "pfx", "-xcs", "true"], ["-xcr", "true"], ["-su", "", "-rns", "-tos", "0"],
+    ["-sp", "+uf", "-fe", ".dcm", "-xs"],
+    # output format (issue 5)
+    ["+B"], ["-F"], ["+B", "-F"], ["+p", "2", "4"], ["-e", "+g"], ["-g", "-u", "+uc"], ["+B", "-uc"],
 ]
 
 
@@ -658,7 +662,15 @@ def test_table_consistent():
         # network behaviour (issue 4)
         "--socket-timeout", "--acse-timeout", "--dimse-timeout", "--disable-host-lookup",
         "--refuse", "--reject", "--ignore", "--sleep-after", "--sleep-during", "--abort-after",
-        "--abort-during", "--uid-padding"}
+        "--abort-during", "--uid-padding",
+        # placement and events (issue 6)
+        "--sort-conc-studies", "--sort-on-study-uid", "--sort-on-patientname",
+        "--unique-filenames", "--timenames", "--filename-extension", "--exec-on-reception",
+        "--exec-on-eostudy", "--rename-on-eostudy", "--eostudy-timeout", "--exec-sync",
+        # output format (issue 5)
+        "--bit-preserving", "--write-dataset", "--length-undefined", "--group-length-create",
+        "--group-length-remove", "--padding-create", "--convert-un", "--disable-new-vr",
+        "--compression-level"}
     assert len(options.OPTIONS) == len(names) - sum(1 for o in options.OPTIONS if o.short)
     # every option of the manual (3.6.9, which adds +ph +pg +pm +pb --no-sni --expect-sni)
     assert len(options.OPTIONS) == 119

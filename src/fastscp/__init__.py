@@ -3,7 +3,8 @@
 Public API:
 
 - `Server`, `ServerConfig`: the embeddable receiver and its configuration;
-- `StoredObject`, `AssociationInfo`: what hooks receive;
+- `StoredObject`, `AssociationInfo`, `StoreRequest`, `CompletedStudy`: what
+  the callbacks receive;
 - `Association`: the sans-IO protocol core (bytes in, bytes out);
 - `DatasetWriter`: the sans-IO dataset stream writer.
 """
@@ -38,8 +39,9 @@ _check_compiled()
 from fastscp.association import Association  # noqa: E402
 from fastscp.config import ServerConfig  # noqa: E402
 from fastscp.server import Server  # noqa: E402
+from fastscp.events import CompletedStudy, StoreRequest  # noqa: E402
 from fastscp.service import AssociationInfo, StoredObject  # noqa: E402
 from fastscp._writer import DatasetWriter  # noqa: E402
 
-__all__ = ["Server", "ServerConfig", "StoredObject", "AssociationInfo",
-           "Association", "DatasetWriter", "__version__"]
+__all__ = ["Server", "ServerConfig", "StoredObject", "AssociationInfo", "StoreRequest",
+           "CompletedStudy", "Association", "DatasetWriter", "__version__"]

@@ -51,7 +51,18 @@ class DatasetWriter(DatasetSink):
         command_sop_instance_uid: str,
         bit_preserving: bool = False,
         write_file_meta: bool = True,
-    ) -> None: ...
+        group_length: str = "recalc",
+        undefined_lengths: bool = False,
+        padding: Optional[tuple[int, int]] = None,
+        convert_un: bool = False,
+        new_vrs: bool = True,
+        meta_transfer_syntax: Optional[str] = None,
+    ) -> None:
+        """``bit_preserving``: +B; ``write_file_meta=False``: -F; ``group_length``:
+        "recalc" (+g=), "create" (+g) or "remove" (-g); ``undefined_lengths``: -e; ``padding``:
+        ``(f, i)`` of +p (file and item padding; 0 = none);
+        ``convert_un``: +uc; ``new_vrs=False``: -u (newer VRs written as OB);
+        ``meta_transfer_syntax``: the (0002,0010) written, if not ``transfer_syntax``."""
     def finish(self) -> FinishResult:
         """Complete the file; raise ``fastscp.errors.DatasetError`` if the data set is incomplete."""
     @property

@@ -76,6 +76,35 @@ Data set:
     undefined length means a sequence ((7FE0,0010): encapsulated).
   * No trailing padding is added, nothing else changes.
 
+Output options (storescp's, each checked by differential tests,
+``tests/test_output_options.py``; all streamed, nothing buffered):
+  * ``write_file_meta=False`` (``-F``): no preamble, no meta, only the data set.
+  * ``undefined_lengths`` (``-e``): sequences and items get undefined lengths
+    and delimitation items (group lengths count the delimiters).
+  * ``group_length="create"`` (``+g``): a (gggg,0000) UL placeholder is written
+    when a group starts, at every nesting level, and patched at the group's
+    end; a received one of that group is used instead (a later duplicate is
+    dropped).  ``"remove"`` (``-g``): every group length of the data set is
+    dropped (the file meta keeps its own).
+  * ``padding=(f, i)`` (``+p f i``): at the end of every item whose content is
+    not a multiple of ``i`` bytes, and at the end of the data set when the
+    whole file (preamble and meta included) is not a multiple of ``f``, a
+    (FFFC,FFFC) OB element of NULs that makes it one (value length 0 when the
+    header alone does).  An odd ``f`` or ``i``: no padding at all (dcmdata
+    refuses odd padding and storescp then writes none).  0: no padding there.
+  * ``convert_un`` (``+uc``): a defined-length explicit ``UN`` element gets
+    its dictionary VR (private tags: by the item's private creators, tracked
+    in explicit VR too) and is then normalised as that VR; one that is a
+    sequence is parsed as implicit VR little endian content.  In big endian
+    the UN value (little endian, as dcmdata reads it) is byte-swapped by the
+    new VR's unit, as is the converted sequence content, whose tags and
+    lengths are written big endian.
+  * ``new_vrs=False`` (``-u``): UN UT UC UR OF OD OL OV SV UV are written as
+    ``OB`` (value unchanged; in big endian the binary ones are swapped to
+    little endian, since storescp writes its host-order value as bytes).
+  * ``bit_preserving`` (``+B``) excludes all of these (the CLI refuses them,
+    as storescp does, except ``-F``, ``-uc``/``+uc`` and ``-p``).
+
 Known deviations (bounded memory makes them impossible or they are rare):
   * storescp sorts elements into ascending tag order; an element received out
     of order is written where it was received (only consecutive duplicates
@@ -85,7 +114,10 @@ Known deviations (bounded memory makes them impossible or they are rare):
     creators are tracked per item), so entries the two dictionaries disagree
     on may differ.  Private tags of an unknown creator are ``UN``.
   * Explicit VR big endian with a ``UN`` element of undefined length raises
-    DatasetError (would need byte swapping of converted content).
+    DatasetError.
+  * With ``+p`` the file padding differs from storescp's by the difference in
+    file meta length (fastscp's implementation UID and version name are
+    longer); the file is a multiple of ``f`` bytes all the same.
 """
 
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, int32_t, int64_t, uint64_t
@@ -129,6 +161,12 @@ cdef enum:
     VM_STR = 1      # text VR of even length: strip trailing spaces
     VM_UI = 2       # UI: remove white space, strip trailing NULs
     VM_SKIP = 3     # discard
+    VM_SWAP = 4     # binary value whose byte order changes: reverse each unit of v_unit bytes
+
+cdef enum:
+    GL_RECALC = 0   # +g=: recalculate the group lengths that are present
+    GL_CREATE = 1   # +g: a group length element in front of every group
+    GL_REMOVE = 2   # -g: drop every group length element
 
 cdef enum:
     C_BIN = 0
@@ -158,6 +196,8 @@ TS_DEFLATED = "1.2.840.10008.1.2.1.99"
 cdef int NVR = len(_dictionary.VRS)
 cdef uint8_t[34] VR_CLASS
 cdef uint8_t[34] VR_LONG
+cdef uint8_t[34] VR_NEW             # written as OB with -u (storescp --disable-new-vr)
+cdef uint8_t[34] VR_UNIT            # byte-swapping unit of binary VRs (0: bytes)
 cdef char[34][2] VR_CHARS
 cdef uint8_t[676] VR_FROM_CHARS     # (c0-'A')*26 + (c1-'A') -> code+1, 0 = invalid
 cdef int VR_SQ = _dictionary.VR_CODE["SQ"]
@@ -178,6 +218,9 @@ def _init_vr_tables():
     for i, vr in enumerate(_dictionary.VRS):
         VR_CLASS[i] = C_SQ if vr == "SQ" else C_UI if vr == "UI" else C_STR if vr in text else C_BIN
         VR_LONG[i] = 1 if vr in longvr else 0
+        VR_NEW[i] = 1 if vr in ("UN", "UT", "UC", "UR", "OF", "OD", "OL", "OV", "SV", "UV") else 0
+        VR_UNIT[i] = (2 if vr in ("US", "SS", "OW", "AT") else 4 if vr in ("UL", "SL", "FL", "OF", "OL")
+                      else 8 if vr in ("FD", "OD", "SV", "UV", "OV") else 0)
         VR_CHARS[i][0] = ord(vr[0])
         VR_CHARS[i][1] = ord(vr[1])
         VR_FROM_CHARS[(ord(vr[0]) - 65) * 26 + (ord(vr[1]) - 65)] = i + 1
@@ -334,6 +377,11 @@ cdef inline void wr32(uint8_t* p, uint32_t v, bint be) noexcept nogil:
         p[3] = (v >> 24) & 0xFF
 
 
+cdef inline void put_tag(uint8_t* p, uint32_t tag, bint be) noexcept nogil:
+    wr16(p, tag >> 16, be)
+    wr16(p + 2, tag & 0xFFFF, be)
+
+
 cdef inline bint is_c_space(uint8_t c) noexcept nogil:
     return c == 0x20 or (0x09 <= c <= 0x0D)
 
@@ -467,6 +515,11 @@ cdef class DatasetWriter(DatasetSink):
 
     cdef int fd
     cdef bint implicit, be, bitpres, write_meta
+    cdef int gl_mode              # GL_RECALC / GL_CREATE / GL_REMOVE
+    cdef bint undef_out           # sequences and items with undefined lengths (-e)
+    cdef int64_t file_pad, item_pad   # +p f i (0: none)
+    cdef bint convert_un          # +uc: defined-length UN gets its dictionary VR
+    cdef bint old_vrs             # -u: VRs newer than 1993 written as OB
     cdef str transfer_syntax, calling_ae, impl_uid, impl_version
     cdef bytes cmd_class, cmd_instance
     # output
@@ -491,6 +544,8 @@ cdef class DatasetWriter(DatasetSink):
     cdef int v_mode
     cdef int64_t v_rem, v_skip, v_pending, v_start, v_len_pos
     cdef int v_len_size
+    cdef int v_unit, sw_n
+    cdef uint8_t swbuf[8]
     cdef bint v_pad, v_padspace_even
     cdef int v_pick
     # picks
@@ -513,11 +568,15 @@ cdef class DatasetWriter(DatasetSink):
     def __init__(self, int fd, str transfer_syntax, *, str calling_ae_title,
                  str implementation_class_uid, str implementation_version_name,
                  str command_sop_class_uid, str command_sop_instance_uid,
-                 bint bit_preserving=False, bint write_file_meta=True):
+                 bint bit_preserving=False, bint write_file_meta=True,
+                 str group_length="recalc", bint undefined_lengths=False,
+                 padding=None, bint convert_un=False, bint new_vrs=True,
+                 str meta_transfer_syntax=None):
         if self.mem != NULL:
             raise RuntimeError("DatasetWriter cannot be re-initialised")
         self.fd = fd
-        self.transfer_syntax = transfer_syntax
+        # the transfer syntax named in the file meta (DeflatedWriter: the deflated one)
+        self.transfer_syntax = meta_transfer_syntax or transfer_syntax
         self.calling_ae = calling_ae_title
         self.impl_uid = implementation_class_uid
         self.impl_version = implementation_version_name
@@ -525,6 +584,25 @@ cdef class DatasetWriter(DatasetSink):
         self.cmd_instance = command_sop_instance_uid.encode("ascii", "replace")
         self.bitpres = bit_preserving
         self.write_meta = write_file_meta
+        if group_length == "recalc":
+            self.gl_mode = GL_RECALC
+        elif group_length == "create":
+            self.gl_mode = GL_CREATE
+        elif group_length == "remove":
+            self.gl_mode = GL_REMOVE
+        else:
+            raise ValueError(f"group_length must be 'recalc', 'create' or 'remove', not {group_length!r}")
+        self.undef_out = undefined_lengths
+        self.convert_un = convert_un
+        self.old_vrs = not new_vrs
+        self.file_pad = self.item_pad = 0
+        if padding is not None:
+            self.file_pad, self.item_pad = padding
+            if self.file_pad < 0 or self.item_pad < 0:
+                raise ValueError("padding must not be negative")
+            if (self.file_pad & 1) or (self.item_pad & 1):
+                # storescp (dcmdata) refuses odd padding lengths and then writes no padding at all
+                self.file_pad = self.item_pad = 0
         ts = transfer_syntax.rstrip("\0 ")
         if ts == TS_IMPLICIT_LE:
             self.implicit, self.be = True, False
@@ -715,6 +793,53 @@ cdef class DatasetWriter(DatasetSink):
     cdef int err(self, msg) except -1:
         raise DatasetError(f"{msg} (at byte {self.in_pos} of the data set)")
 
+    cdef int add_padding(self, int64_t length, int64_t multiple) except -1:
+        """+p: a (FFFC,FFFC) OB element of NULs after ``length`` bytes so that the
+        whole becomes a multiple of ``multiple`` (none if it is one already)."""
+        cdef uint8_t* o
+        cdef int64_t pad
+        cdef int hdr = 8 if self.implicit else 12
+        if length % multiple == 0:
+            return 0
+        pad = (multiple - (length + hdr) % multiple) % multiple
+        o = self.out_reserve(hdr)
+        wr16(o, 0xFFFC, self.be)
+        wr16(o + 2, 0xFFFC, self.be)
+        if self.implicit:
+            wr32(o + 4, <uint32_t>pad, self.be)
+        else:
+            o[4] = b'O'
+            o[5] = b'B'
+            o[6] = 0
+            o[7] = 0
+            wr32(o + 8, <uint32_t>pad, self.be)
+        self.out_fill(0, pad)
+        return 0
+
+    cdef int open_gl(self, Frame* f, uint32_t grp) except -1:
+        """+g: a group length element (value patched at group end) in front of the group."""
+        cdef uint8_t* o
+        cdef int64_t pos
+        if self.implicit:
+            o = self.out_reserve(12)
+            wr16(o, grp, self.be)
+            wr16(o + 2, 0, self.be)
+            wr32(o + 4, 4, self.be)
+        else:
+            o = self.out_reserve(12)
+            wr16(o, grp, self.be)
+            wr16(o + 2, 0, self.be)
+            o[4] = b'U'
+            o[5] = b'L'
+            wr16(o + 6, 4, self.be)
+        memset(o + 8, 0, 4)
+        pos = self.out_pos() - 4
+        f.gl_active = not f.suppressed
+        f.gl_group = grp
+        f.gl_pos = pos
+        f.gl_start = pos + 4
+        return 0
+
     cdef int patch_gl(self, Frame* f) except -1:
         f.gl_active = False
         if not f.suppressed:
@@ -751,9 +876,18 @@ cdef class DatasetWriter(DatasetSink):
 
     cdef int close_frame(self) except -1:
         cdef Frame* f = &self.frames[self.depth]
+        cdef uint8_t* o
         if f.gl_active:
             self.patch_gl(f)
-        if not f.suppressed and f.len_pos >= 0:
+        if f.kind == K_ITEM and self.item_pad:
+            self.add_padding(self.out_pos() - f.content_start, self.item_pad)
+        if self.undef_out and (f.kind == K_SEQ or f.kind == K_ITEM):
+            # -e: item / sequence delimitation item
+            o = self.out_reserve(8)
+            wr16(o, 0xFFFE, self.be)
+            wr16(o + 2, 0xE00D if f.kind == K_ITEM else 0xE0DD, self.be)
+            wr32(o + 4, 0, self.be)
+        elif not f.suppressed and f.len_pos >= 0:
             self.patch_len(f.len_pos, 4, self.out_pos() - f.content_start)
         if self.depth == self.suppress_depth:
             self.suppress = False
@@ -787,6 +921,8 @@ cdef class DatasetWriter(DatasetSink):
         cdef int64_t newlen, pos
         cdef int kind
         cdef int pick
+        cdef bint from_un = False
+        cdef int unit
 
         if self.in_pos > f.limit:
             self.err("element header overruns its sequence or item")
@@ -797,9 +933,9 @@ cdef class DatasetWriter(DatasetSink):
         if f.kind == K_SEQ:
             if tag == TAG_ITEM:
                 o = self.out_reserve(8)
-                memcpy(o, h, 4)
-                wr32(o + 4, 0, self.be)
-                pos = self.out_pos() - 4
+                put_tag(o, tag, self.be)
+                wr32(o + 4, UNDEF if self.undef_out else 0, self.be)
+                pos = -1 if self.undef_out else self.out_pos() - 4
                 if not undefined and self.in_pos + <int64_t>length > f.limit:
                     self.err("item length overruns its sequence")
                 self.push(K_ITEM, undefined, length, imp, False, pos)
@@ -819,13 +955,13 @@ cdef class DatasetWriter(DatasetSink):
                 if self.in_pos + <int64_t>length > f.limit:
                     self.err("pixel data fragment overruns its item")
                 o = self.out_reserve(8)
-                memcpy(o, h, 4)
+                put_tag(o, tag, self.be)
                 wr32(o + 4, length + (length & 1), self.be)
                 self.start_value(VM_RAW, length, 0, (length & 1) != 0, -1, 0)
                 return 0
             if tag == TAG_SEQ_DELIM:
                 o = self.out_reserve(8)
-                memcpy(o, h, 4)
+                put_tag(o, tag, self.be)
                 wr32(o + 4, 0, self.be)
                 self.close_frame()
                 return self.check_ends()
@@ -847,20 +983,18 @@ cdef class DatasetWriter(DatasetSink):
             self._resolve_meta(False)
 
         dropped = tag == TAG_PADDING or (tag == f.last_tag and f.last_tag != 0)
+        if self.gl_mode != GL_RECALC and not dropped:
+            if (tag & 0xFFFF) == 0:
+                # -g: every group length goes; +g: one is already open for this group
+                dropped = self.gl_mode == GL_REMOVE or f.gl_active
+            elif self.gl_mode == GL_CREATE and not f.gl_active:
+                self.open_gl(f, grp)
         if not dropped:
             f.last_tag = tag
 
         # VR
         if imp:
-            if (grp & 1) and (tag & 0xFFFF) >= 0x1000:
-                vr = VR_UN
-                for i in range(self.cr_top - 1, f.cr_start - 1, -1):
-                    if self.cr_group[i] == grp and self.cr_block[i] == ((tag >> 8) & 0xFF):
-                        if self.cr_id[i] > 0:
-                            vr = private_vr(self.cr_id[i], grp, tag & 0xFFFF)
-                        break
-            else:
-                vr = dict_vr(tag)
+            vr = self.lookup_vr(f, tag)
             if undefined:
                 vr = -1 if tag == TAG_PIXEL else VR_SQ
         else:
@@ -869,7 +1003,13 @@ cdef class DatasetWriter(DatasetSink):
             vr = <int>VR_FROM_CHARS[(h[4] - 65) * 26 + (h[5] - 65)] - 1
             if vr < 0:
                 self.err(f"unknown VR {bytes(h[4:6])!r} for tag ({grp:04X},{tag & 0xFFFF:04X})")
-            if undefined and vr != VR_SQ:
+            if vr == VR_UN and not undefined and self.convert_un:
+                # +uc: the dictionary VR; a sequence's content is implicit VR LE
+                vr = self.lookup_vr(f, tag)
+                from_un = True
+                if vr == VR_SQ:
+                    imp = True
+            elif undefined and vr != VR_SQ:
                 if vr == VR_UN:
                     if self.be:
                         self.err("UN with undefined length in big endian is not supported")
@@ -886,11 +1026,11 @@ cdef class DatasetWriter(DatasetSink):
             # encapsulated pixel data: header as received (explicit) or implicit
             if self.implicit:
                 o = self.out_reserve(8)
-                memcpy(o, h, 4)
+                put_tag(o, tag, self.be)
                 wr32(o + 4, UNDEF, self.be)
             else:
                 o = self.out_reserve(12)
-                memcpy(o, h, 4)
+                put_tag(o, tag, self.be)
                 o[4] = b'O'     # storescp writes encapsulated pixel data as OB
                 o[5] = b'B'
                 o[6] = 0; o[7] = 0
@@ -901,7 +1041,11 @@ cdef class DatasetWriter(DatasetSink):
         if vr == VR_SQ:
             if not undefined and self.in_pos + <int64_t>length > f.limit:
                 self.err("sequence length overruns its item")
-            pos = self.write_header(h, tag, VR_SQ, 0)
+            if self.undef_out:
+                self.write_header(h, tag, VR_SQ, UNDEF)
+                pos = -1
+            else:
+                pos = self.write_header(h, tag, VR_SQ, 0)
             self.push(K_SEQ, undefined, length, imp, dropped, pos)
             return self.check_ends()
 
@@ -951,20 +1095,28 @@ cdef class DatasetWriter(DatasetSink):
         elif cls == C_UI:
             pos = self.write_header(h, tag, vr, 0)
             self.start_value(VM_UI, length, 0, False, pos, 0)
-        elif vr == VR_OW:
-            # storescp keeps odd-length OW odd
-            self.write_header(h, tag, vr, length)
-            self.start_value(VM_RAW, length, 0, False, -1, 0)
         else:
-            self.write_header(h, tag, vr, length + (length & 1))
-            self.start_value(VM_RAW, length, 0, (length & 1) != 0, -1, 0)
+            unit = 0
+            if self.be and VR_UNIT[vr]:
+                # storescp holds values in host (little endian) order: values read as
+                # little endian (implicit VR content, UN) and written big endian, or
+                # read big endian and written as OB (-u), change their byte order
+                if (imp or from_un) != (self.old_vrs and VR_NEW[vr]):
+                    unit = VR_UNIT[vr]
+            if vr == VR_OW:
+                # storescp keeps odd-length OW odd
+                self.write_header(h, tag, vr, length)
+                self.start_value(VM_SWAP if unit else VM_RAW, length, 0, False, -1, unit)
+            else:
+                self.write_header(h, tag, vr, length + (length & 1))
+                self.start_value(VM_SWAP if unit else VM_RAW, length, 0, (length & 1) != 0, -1, unit)
         if self.depth == 0 and (cls == C_UI or cls == C_STR):
             for i in range(6):
                 if PICK_TAGS[i] == tag:
                     if not self.pick_seen[i]:
                         pick = i
                     break
-        if imp and (grp & 1) and 0x10 <= (tag & 0xFFFF) <= 0xFF and not dropped:
+        if (imp or self.convert_un) and (grp & 1) and 0x10 <= (tag & 0xFFFF) <= 0xFF and not dropped:
             pick = PICK_CREATOR
             self.v_cr_group = grp
             self.v_cr_block = tag & 0xFF
@@ -974,18 +1126,33 @@ cdef class DatasetWriter(DatasetSink):
             self.pick_len[pick] = 0
         return 0
 
+    cdef int lookup_vr(self, Frame* f, uint32_t tag) noexcept:
+        """The VR of ``tag`` from the data dictionary (private tags: by the item's creators)."""
+        cdef uint32_t grp = tag >> 16
+        cdef int i
+        if (grp & 1) and (tag & 0xFFFF) >= 0x1000:
+            for i in range(self.cr_top - 1, f.cr_start - 1, -1):
+                if self.cr_group[i] == grp and self.cr_block[i] == ((tag >> 8) & 0xFF):
+                    if self.cr_id[i] > 0:
+                        return private_vr(self.cr_id[i], grp, tag & 0xFFFF)
+                    return VR_UN
+            return VR_UN
+        return dict_vr(tag)
+
     cdef int64_t write_header(self, const uint8_t* h, uint32_t tag, int vr, int64_t length) except -2:
         """Write an element header in the output encoding; return the position of its length field."""
         cdef uint8_t* o
         cdef int64_t pos
         if self.implicit:
             o = self.out_reserve(8)
-            memcpy(o, h, 4)
+            put_tag(o, tag, self.be)
             wr32(o + 4, <uint32_t>length, self.be)
             return self.out_pos() - 4
+        if self.old_vrs and VR_NEW[vr]:
+            vr = VR_OB              # -u
         if VR_LONG[vr]:
             o = self.out_reserve(12)
-            memcpy(o, h, 4)
+            put_tag(o, tag, self.be)
             o[4] = VR_CHARS[vr][0]
             o[5] = VR_CHARS[vr][1]
             o[6] = 0
@@ -995,15 +1162,17 @@ cdef class DatasetWriter(DatasetSink):
         if length > 0xFFFF:
             self.err(f"value of ({tag >> 16:04X},{tag & 0xFFFF:04X}) too long for VR {_dictionary.VRS[vr]}")
         o = self.out_reserve(8)
-        memcpy(o, h, 4)
+        put_tag(o, tag, self.be)
         o[4] = VR_CHARS[vr][0]
         o[5] = VR_CHARS[vr][1]
         wr16(o + 6, <uint32_t>length, self.be)
         return -(self.out_pos() - 2) - 10   # encoded: 2-byte length field
 
     cdef int start_value(self, int mode, int64_t length, int64_t skip, bint pad, int64_t len_pos,
-                         int unused) except -1:
+                         int unit) except -1:
         self.state = ST_VALUE
+        self.v_unit = unit
+        self.sw_n = 0
         self.v_mode = mode
         self.v_rem = length
         self.v_skip = skip
@@ -1023,6 +1192,13 @@ cdef class DatasetWriter(DatasetSink):
         cdef int64_t n
         cdef uint8_t c
         if self.v_mode == VM_RAW:
+            if self.v_pad:
+                c = 0
+                self.out_bytes(&c, 1)
+        elif self.v_mode == VM_SWAP:
+            if self.sw_n:
+                self.out_bytes(self.swbuf, self.sw_n)     # an incomplete unit: as it came
+                self.sw_n = 0
             if self.v_pad:
                 c = 0
                 self.out_bytes(&c, 1)
@@ -1047,6 +1223,42 @@ cdef class DatasetWriter(DatasetSink):
             self.add_creator()
         self.v_pick = -1
         return self.check_ends()
+
+    cdef int out_swapped(self, const uint8_t* p, Py_ssize_t k) except -1:
+        """Output ``k`` value bytes with each unit of ``v_unit`` bytes reversed
+        (units may span calls: ``swbuf`` carries the incomplete one)."""
+        cdef int u = self.v_unit
+        cdef Py_ssize_t m, j, t
+        cdef uint8_t* o
+        if self.suppress:
+            return 0
+        while k > 0:
+            if self.sw_n or k < u:
+                t = u - self.sw_n
+                if t > k:
+                    t = k
+                memcpy(self.swbuf + self.sw_n, p, t)
+                self.sw_n += t
+                p += t
+                k -= t
+                if self.sw_n == u:
+                    o = self.out_reserve(u)
+                    for j in range(u):
+                        o[j] = self.swbuf[u - 1 - j]
+                    self.sw_n = 0
+                continue
+            m = k - k % u
+            if m > 4096:
+                m = 4096
+            o = self.out_reserve(m)
+            j = 0
+            while j < m:
+                for t in range(u):
+                    o[j + t] = p[j + u - 1 - t]
+                j += u
+            p += m
+            k -= m
+        return 0
 
     cdef int add_creator(self) except -1:
         # the creator string as storescp compares it: trailing spaces removed
@@ -1087,6 +1299,8 @@ cdef class DatasetWriter(DatasetSink):
             return self.out_bytes(p, k)
         if self.v_mode == VM_SKIP:
             return 0
+        if self.v_mode == VM_SWAP:
+            return self.out_swapped(p, k)
         if self.v_mode == VM_STR:
             j = k - 1
             while j >= 0 and p[j] == 0x20:
@@ -1218,6 +1432,10 @@ cdef class DatasetWriter(DatasetSink):
                     self.err("data set truncated inside a sequence or item")
                 if self.frames[0].gl_active:
                     self.patch_gl(&self.frames[0])
+                if self.file_pad:
+                    if not self.meta_resolved:
+                        self._resolve_meta(False)
+                    self.add_padding(self.meta_len + self.out_pos(), self.file_pad)
             if not self.meta_resolved:
                 self._resolve_meta(False)
             self.flush()

@@ -92,6 +92,10 @@ class Association:
         self._store_command: Optional[dict] = None
         #: how the association ended: "released", "aborted", "rejected", or None
         self.outcome: Optional[str] = None
+        #: work to run once the queued bytes were sent (-xcr, end of study):
+        #: the transport calls run_deferred(); otherwise it runs before the
+        #: next input is processed
+        self._deferred: List[Callable[[], None]] = []
 
     # -- transport interface -------------------------------------------------
     @property
@@ -171,7 +175,19 @@ class Association:
         if self.pause is None:
             self._process()
 
+    def run_deferred(self) -> None:
+        """Run what waits for the response to be sent (storescp runs -xcr and
+        end-of-study events after the C-STORE response); never raises."""
+        while self._deferred:
+            action = self._deferred.pop(0)
+            try:
+                action()
+            except Exception:
+                log.exception("post-store processing failed")
+
     def _process(self) -> None:
+        if self._deferred:
+            self.run_deferred()
         reader = self.reader
         while self.state != STA1 and self.pause is None:
             try:
@@ -331,6 +347,7 @@ class Association:
             log.info("    (but no valid presentation contexts)")
         self.state = STA6
         self.reader.pdata_allowed = True
+        self.service.association_accepted(self.info)
 
     def _resolve_host_name(self) -> str:
         name = self._peer_host_name
@@ -398,6 +415,8 @@ class Association:
                             (MESSAGE_ID_RESPONDED, cmd[MESSAGE_ID]),
                             (DATASET_TYPE, NO_DATASET), (STATUS, status),
                             (AFFECTED_SOP_INSTANCE, cmd[AFFECTED_SOP_INSTANCE])])
+        if store.after_response is not None:
+            self._deferred.append(store.after_response)
         if self.config.sleep_after > 0:
             self._pause(self.config.sleep_after)
 
@@ -426,6 +445,7 @@ class Association:
         self.state = STA1
         self.reader.pdata_allowed = False
         self._drop_store()
+        self.run_deferred()
 
     def _drop_store(self) -> None:
         if self._store is not None:
@@ -436,6 +456,9 @@ class Association:
     def _ended(self, outcome: str) -> None:
         if self.outcome is None:
             self.outcome = outcome
+            if self.info is not None and outcome in ("released", "aborted"):
+                self.run_deferred()
+                self.service.association_ended(self.info, outcome)
 
 
 def _command_uid(cmd: dict, tag: int, name: str):

@@ -150,7 +150,54 @@ def build_config(st: opts.Settings, cmd: Optional[opts.CommandLine] = None) -> S
     )
     _network_options(config, st, cmd)
     _negotiation_options(config, st, cmd)
+    _output_options(config, st, cmd)
+    _placement_options(config, st, cmd)
     return config
+
+
+def _placement_options(config: ServerConfig, st: opts.Settings,
+                       cmd: Optional[opts.CommandLine]) -> None:
+    """-ss/-su/-sp, +uf/-tn/-fe, -xcr/-xcs/-rns/-tos/-xs."""
+    if cmd is None:
+        return
+    v = st.values
+    sort = cmd.winner("sort")
+    if sort is not None:
+        config.sort_mode = {"--sort-conc-studies": "timestamp", "--sort-on-study-uid": "study-uid",
+                            "--sort-on-patientname": "patient-name"}[sort.long]
+        config.sort_prefix = str(v[sort.long][0]) if v.get(sort.long) else ""
+    config.unique_filenames = cmd.winner("filenames") is opts.BY_NAME["--unique-filenames"]
+    config.timenames = cmd.has("--timenames")
+    if "--filename-extension" in v:
+        config.filename_extension = str(v["--filename-extension"][0])
+    if "--exec-on-reception" in v:
+        config.exec_on_reception = str(v["--exec-on-reception"][0])
+    if "--exec-on-eostudy" in v:
+        config.exec_on_eostudy = str(v["--exec-on-eostudy"][0])
+    config.rename_on_eostudy = cmd.has("--rename-on-eostudy")
+    if "--eostudy-timeout" in v:
+        config.eostudy_timeout = float(v["--eostudy-timeout"][0])  # type: ignore[arg-type]
+    config.exec_sync = cmd.has("--exec-sync")
+
+
+def _output_options(config: ServerConfig, st: opts.Settings,
+                    cmd: Optional[opts.CommandLine]) -> None:
+    """+B/-B, +F/-F, +g=/+g/-g, +e/-e, -p/+p, -uc/+uc, +u/-u, +cl (the output file format)."""
+    if cmd is None:
+        return
+    config.bit_preserving = cmd.winner("bitpreserving") is opts.BY_NAME["--bit-preserving"]
+    config.write_file_meta = cmd.winner("fileformat") is not opts.BY_NAME["--write-dataset"]
+    gl = cmd.winner("grouplength")
+    config.group_length = {"--group-length-create": "create",
+                           "--group-length-remove": "remove"}.get(gl.long if gl else "", "recalc")
+    config.undefined_lengths = cmd.winner("length") is opts.BY_NAME["--length-undefined"]
+    if cmd.winner("padding") is opts.BY_NAME["--padding-create"]:
+        f, i = st.values["--padding-create"]
+        config.padding = (int(f), int(i))  # type: ignore[call-overload]
+    config.convert_un = cmd.winner("un") is opts.BY_NAME["--convert-un"]
+    config.new_vrs = cmd.winner("newvr") is not opts.BY_NAME["--disable-new-vr"]
+    if "--compression-level" in st.values:
+        config.compression_level = int(st.values["--compression-level"][0])  # type: ignore[call-overload]
 
 
 def _negotiation_options(config: ServerConfig, st: opts.Settings,

@@ -7,6 +7,8 @@ from typing import Any, Optional, Tuple
 #: Implementation Class UID and Version Name fastscp announces and writes.
 IMPLEMENTATION_CLASS_UID = "2.25.194636720508453799044712928277789063228"
 IMPLEMENTATION_VERSION_NAME = "FASTSCP_010"
+#: the version name written in bit-preserving mode (+B; storescp: OFFIS_DCMBP_367)
+IMPLEMENTATION_VERSION_NAME_BP = "FASTSCP_BP_010"
 
 
 @dataclass
@@ -60,3 +62,42 @@ class ServerConfig:
     profile: Optional[Any] = None
     #: log the A-ASSOCIATE-RQ/AC parameters at INFO level (+v)
     verbose_pc: bool = False
+    #: write data sets byte for byte as received, meta from the command (+B)
+    bit_preserving: bool = False
+    #: write the file meta information (+F); False = bare data set (-F)
+    write_file_meta: bool = True
+    #: group length elements: "recalc" (+g=), "create" (+g), "remove" (-g)
+    group_length: str = "recalc"
+    #: sequences and items with undefined lengths (-e); False = explicit (+e)
+    undefined_lengths: bool = False
+    #: +p f i: pad the file to a multiple of f bytes, items to a multiple of
+    #: i bytes (0 = not); None = no padding (-p)
+    padding: Optional[Tuple[int, int]] = None
+    #: give defined-length UN elements their dictionary VR (+uc; -uc keeps them)
+    convert_un: bool = False
+    #: write VRs newer than 1993 (UN, UT, UC, UR, OF, OD, OL, OV, SV, UV) as
+    #: they are (+u); False: as OB (-u)
+    new_vrs: bool = True
+    #: zlib level for objects stored deflated (+cl, 0..9)
+    compression_level: int = 6
+    #: sort objects into one subdirectory per study: "timestamp" (-ss),
+    #: "study-uid" (-su), "patient-name" (-sp); None = flat (fastscp.placement)
+    sort_mode: Optional[str] = None
+    #: the prefix of -ss/-su subdirectory names
+    sort_prefix: str = ""
+    #: file names "<prefix>.X.<new UID>" (+uf)
+    unique_filenames: bool = False
+    #: file names from the time of the C-STORE-RQ, "YYYYMMDDHHMMSSmmm[_NNNN].<prefix>" (-tn)
+    timenames: bool = False
+    #: appended verbatim to every file name (-fe)
+    filename_extension: str = ""
+    #: shell command run after each C-STORE (-xcr; placeholders #p #f #a #c #r)
+    exec_on_reception: Optional[str] = None
+    #: shell command run when a study is complete (-xcs; #p #a #c #r)
+    exec_on_eostudy: Optional[str] = None
+    #: rename a complete study's files to <2-char prefix><6-digit number> (-rns)
+    rename_on_eostudy: bool = False
+    #: seconds without objects after which the current study is complete (-tos)
+    eostudy_timeout: Optional[float] = None
+    #: wait for the commands to finish (-xs); otherwise they run in the background
+    exec_sync: bool = False

@@ -34,6 +34,9 @@ from fastscp.uids import DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN, EXPLICIT_VR_LITTLE_
 INFLATE_SLICE = 256 * 1024
 #: storescp's default deflate level (+cl 6)
 COMPRESSION_LEVEL = 6
+#: slices of the plain data set handed to the compressor (see _deflate_file)
+DEFLATE_FIRST_SLICE = 64 * 1024
+DEFLATE_SLICE = 32 * 1024
 
 
 class DeflatedWriter(CallbackSink):
@@ -50,7 +53,11 @@ class DeflatedWriter(CallbackSink):
         self.level = compression_level
         self._plain = tempfile.TemporaryFile(dir=temp_dir)
         try:
-            self._writer = DatasetWriter(self._plain.fileno(), EXPLICIT_VR_LITTLE_ENDIAN, **writer_options)
+            # the meta names the deflated syntax already, so that +p pads the
+            # file as it will be (meta + uncompressed data set), as storescp
+            self._writer = DatasetWriter(self._plain.fileno(), EXPLICIT_VR_LITTLE_ENDIAN,
+                                         meta_transfer_syntax=DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN,
+                                         **writer_options)
         except BaseException:
             self._plain.close()
             raise
@@ -102,11 +109,16 @@ class DeflatedWriter(CallbackSink):
         else:
             src.seek(0)
         compressor = zlib.compressobj(self.level, zlib.DEFLATED, -zlib.MAX_WBITS)
+        # zlib's output does not depend on how the input is sliced -- except at
+        # level 0 (+cl 0), where stored block sizes follow the slices: storescp's
+        # are reproduced by a first slice of 64 KiB, then 32 KiB ones
+        size = DEFLATE_FIRST_SLICE
         while True:
-            chunk = src.read(INFLATE_SLICE)
+            chunk = src.read(size)
             if not chunk:
                 break
             written += self._write(compressor.compress(chunk))
+            size = DEFLATE_SLICE
         written += self._write(compressor.flush())
         return written
 

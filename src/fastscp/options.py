@@ -311,12 +311,12 @@ _sub("bit preserving mode:")
 _opt("-B", "--normal", "allow re-encoding when writing (default)",
      group="bitpreserving", built=True)
 _opt("+B", "--bit-preserving", "write data sets byte for byte as received",
-     group="bitpreserving")
+     group="bitpreserving", built=True)
 _sub("output file format:")
 _opt("+F", "--write-file", "write DICOM files with meta header (default)",
      group="fileformat", built=True)
 _opt("-F", "--write-dataset", "write bare data sets without meta header",
-     group="fileformat")
+     group="fileformat", built=True)
 _sub("output transfer syntax " + _DEFAULT_TS_NOTE + ":")
 _opt("+t=", "--write-xfer-same", "keep the transfer syntax received (default)",
      group="writexfer", built=True)
@@ -328,54 +328,56 @@ _opt("+td", "--write-xfer-deflated", "write deflated explicit VR little endian",
 _sub("post-1993 value representations (not with --bit-preserving):")
 _opt("+u", "--enable-new-vr", "keep newer VRs such as UN and UT (default)",
      group="newvr", built=True)
-_opt("-u", "--disable-new-vr", "write newer VRs as OB", group="newvr")
+_opt("-u", "--disable-new-vr", "write newer VRs as OB", group="newvr", built=True)
 _sub("group length encoding (not with --bit-preserving):")
 _opt("+g=", "--group-length-recalc", "fix group lengths that are present (default)",
      group="grouplength", built=True)
 _opt("+g", "--group-length-create", "add group length elements everywhere",
-     group="grouplength")
-_opt("-g", "--group-length-remove", "drop all group length elements", group="grouplength")
+     group="grouplength", built=True)
+_opt("-g", "--group-length-remove", "drop all group length elements", group="grouplength",
+     built=True)
 _sub("length encoding in sequences and items (not with --bit-preserving):")
 _opt("+e", "--length-explicit", "explicit item and sequence lengths (default)",
      group="length", built=True)
 _opt("-e", "--length-undefined", "undefined item and sequence lengths",
-     group="length")
+     group="length", built=True)
 _sub("data set trailing padding (not with --write-dataset or --bit-preserving):")
 _opt("-p", "--padding-off", "add no padding (default)", group="padding", built=True)
 _opt("+p", "--padding-create", "pad the file to a multiple of f bytes and\nitems to a multiple of i bytes",
-     "[f]ile-pad [i]tem-pad: integer", [Value("uint"), Value("uint")], group="padding")
+     "[f]ile-pad [i]tem-pad: integer", [Value("uint"), Value("uint")], group="padding", built=True)
 _sub("handling of defined length UN elements:")
 _opt("-uc", "--retain-un", "leave UN elements as they are (default)", group="un", built=True)
-_opt("+uc", "--convert-un", "give UN elements their real VR if known", group="un")
+_opt("+uc", "--convert-un", "give UN elements their real VR if known", group="un", built=True)
 _sub("deflate compression level (only with --write-xfer-deflated/same):")
 _opt("+cl", "--compression-level", "0 = store only, 1 = fastest ... 9 = smallest",
-     "[l]evel: integer (default: 6)", [Value("uint", min=0, max=9)])
+     "[l]evel: integer (default: 6)", [Value("uint", min=0, max=9)], built=True)
 _sub("sorting into subdirectories (not with --bit-preserving):")
 _opt("-ss", "--sort-conc-studies", "one subdirectory per study: prefix p plus\nreception time",
-     "[p]refix: string", [_S], group="sort")
+     "[p]refix: string", [_S], group="sort", built=True)
 _opt("-su", "--sort-on-study-uid", "one subdirectory per study: prefix p plus\nStudy Instance UID",
-     "[p]refix: string", [_S], group="sort")
+     "[p]refix: string", [_S], group="sort", built=True)
 _opt("-sp", "--sort-on-patientname", "one subdirectory per study: Patient's Name\nplus reception time",
-     group="sort")
+     group="sort", built=True)
 _sub("filename generation:")
 _opt("-uf", "--default-filenames", "file name from the SOP instance UID (default)",
      group="filenames", built=True)
 _opt("+uf", "--unique-filenames", "make up file names that are always new",
-     group="filenames")
-_opt("-tn", "--timenames", "name files after the time they are written")
+     group="filenames", built=True)
+_opt("-tn", "--timenames", "name files after the time they are written", built=True)
 _opt("-fe", "--filename-extension", "add extension e to every file name",
-     "[e]xtension: string", [_S])
+     "[e]xtension: string", [_S], built=True)
 
 # -- events ------------------------------------------------------------------
 _section("event options")
 _opt("-xcr", "--exec-on-reception", "run command c after each received and\nprocessed C-STORE-RQ",
-     "[c]ommand: string", [_S])
+     "[c]ommand: string", [_S], built=True)
 _opt("-xcs", "--exec-on-eostudy", "run command c once all C-STORE-RQs of a\nstudy are received and processed",
-     "[c]ommand: string", [_S])
-_opt("-rns", "--rename-on-eostudy", "rename the files of a study by a fixed\npattern once the study is complete")
+     "[c]ommand: string", [_S], built=True)
+_opt("-rns", "--rename-on-eostudy", "rename the files of a study by a fixed\npattern once the study is complete",
+     built=True)
 _opt("-tos", "--eostudy-timeout", "a study is complete after t seconds without\nnew objects",
-     "[t]imeout: integer", [Value("int", min=0)])
-_opt("-xs", "--exec-sync", "run commands in the foreground and wait")
+     "[t]imeout: integer", [Value("int", min=0)], built=True)
+_opt("-xs", "--exec-sync", "run commands in the foreground and wait", built=True)
 
 del _short, _long, _help, _built
 

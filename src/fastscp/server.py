@@ -19,7 +19,9 @@ from fastscp.association import Association
 from fastscp.hostnames import Lookup, Resolver
 from fastscp.config import ServerConfig
 from fastscp.negotiation import Negotiator
-from fastscp.service import StoredHook, StoreService
+from fastscp.events import CompletedStudy, StoreDecision, StoreRequest
+from fastscp.service import AssociationInfo, StoredHook, StoreService
+from fastscp.study import Hooks
 
 log = logging.getLogger("fastscp")
 
@@ -38,11 +40,42 @@ class Server:
 
     Listening starts in the constructor (OSError if the port is taken), so
     `server.port` is known at once, also with port 0.
+
+    Callbacks (all optional keyword arguments; each runs in the thread of
+    the association concerned, or of the -tos timer / `serve_forever` for
+    studies ending by timeout / shutdown; one that raises is logged and
+    never ends the association or the server):
+
+    * ``on_association_accepted(info: AssociationInfo)``, and
+      ``on_association_released(info)`` / ``on_association_aborted(info)``
+      when an accepted association ends;
+    * ``on_store_request(request: StoreRequest) -> StoreDecision``: a
+      C-STORE-RQ arrived, before any byte of its data set: return None
+      (store as usual), a path (relative to the output directory, or
+      absolute; the file is written there atomically, directories created)
+      or a DIMSE failure status (int, e.g. 0xA700) to refuse the object: its
+      data set is then drained and nothing is written.  Raising = refused
+      with 0x0110;
+    * ``on_stored(obj: StoredObject)``: after the file got its final name
+      (raising = the object is answered 0x0110; the file stays);
+    * ``on_study_complete(study: CompletedStudy)``: a study ended (an object
+      of another study completed, `eostudy_timeout` seconds without objects,
+      or a clean shutdown), after -rns renamed its files and -xcs started.
     """
 
-    def __init__(self, config: ServerConfig, *, on_stored: Optional[StoredHook] = None):
+    def __init__(self, config: ServerConfig, *, on_stored: Optional[StoredHook] = None,
+                 on_store_request: Optional[Callable[[StoreRequest], StoreDecision]] = None,
+                 on_study_complete: Optional[Callable[[CompletedStudy], None]] = None,
+                 on_association_accepted: Optional[Callable[[AssociationInfo], None]] = None,
+                 on_association_released: Optional[Callable[[AssociationInfo], None]] = None,
+                 on_association_aborted: Optional[Callable[[AssociationInfo], None]] = None):
         self.config = config
-        self.service = StoreService(config, on_stored=on_stored)
+        self.service = StoreService(config, hooks=Hooks(
+            on_stored=on_stored, on_store_request=on_store_request,
+            on_study_complete=on_study_complete,
+            on_association_accepted=on_association_accepted,
+            on_association_released=on_association_released,
+            on_association_aborted=on_association_aborted))
         self.negotiator = Negotiator.from_config(config)
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         try:
@@ -86,6 +119,8 @@ class Server:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
             self._close_all()
+            # pending end-of-study work (-rns, -xcs, on_study_complete) runs now
+            self.service.close()
 
     def shutdown(self) -> None:
         """Stop accepting; abort associations in progress (their partial
@@ -152,6 +187,7 @@ class Server:
 
     def close(self) -> None:
         """Release the sockets of a server that was never served."""
+        self.service.close()
         self._sock.close()
         self._stop_r.close()
         self._stop_w.close()
@@ -193,6 +229,7 @@ def drive(assoc: Association, conn: socket.socket,
                     conn.sendall(out)
                 except OSError:
                     assoc.connection_lost()
+            assoc.run_deferred()
             continue
         timeout = assoc.timeout
         if timeout != current:
@@ -215,3 +252,4 @@ def drive(assoc: Association, conn: socket.socket,
                 conn.sendall(out)
             except OSError:
                 assoc.connection_lost()
+        assoc.run_deferred()

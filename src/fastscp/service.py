@@ -13,13 +13,14 @@ from dataclasses import dataclass
 from typing import Callable, Optional
 
 from fastscp import status as st
-from fastscp._writer import DatasetWriter, DiscardSink
-from fastscp.config import (
-    IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME, ServerConfig,
-)
+from fastscp._writer import DiscardSink
+from fastscp.config import ServerConfig
 from fastscp.errors import DatasetError
+from fastscp.output import make_writer
+from fastscp.events import StoreRequest, call_hook, is_failure_status
+from fastscp.placement import PlacementError
 from fastscp.storage import Storage
-from fastscp.uids import DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN
+from fastscp.study import Hooks, StudyEvents
 
 log = logging.getLogger("fastscp")
 
@@ -66,30 +67,41 @@ class PendingStore:
         self.directory = storage.directory
         #: --ignore: the data set is parsed (by the writer, into /dev/null), nothing is stored
         self.ignore = service.config.ignore
-        self.final_path = "" if self.ignore else os.path.join(
-            self.directory, storage.final_name(sop_class_uid, sop_instance_uid))
+        events = service.events
+        #: the file name (-uf/+uf/-tn/-fe), decided now as storescp does
+        self.name = "" if self.ignore else events.placement.file_name(sop_class_uid,
+                                                                        sop_instance_uid)
+        self.final_path = "" if self.ignore else os.path.join(self.directory, self.name)
         self.temp_path: Optional[str] = None
         self.fd = -1
         self.open_error: Optional[OSError] = None
+        #: an on_store_request hook refused the object with this status
+        self.refused: Optional[int] = None
+        #: an on_store_request hook chose the path
+        self.chosen_path = False
+        #: what the association runs once the response was sent (-xcr, end of study)
+        self.after_response: Optional[Callable[[], None]] = None
+        self._stored_directory: Optional[str] = None
+        self._ended_study = None
+        self._timer_open = True
+        events.begin()
+        hook = service.hooks.on_store_request
+        if hook is not None and not self.ignore:
+            self._ask(hook)
+            if self.refused is not None:
+                self.sink = DiscardSink()       # drained, never written
+                return
         try:
             if self.ignore:
                 self.fd = os.open(os.devnull, os.O_WRONLY | getattr(os, "O_CLOEXEC", 0))
             else:
                 self.fd, self.temp_path = storage.open_temp(self.directory)
-            writer_class, extra = DatasetWriter, {}
-            if transfer_syntax == DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN:
-                # inflated into a temporary file, deflated again at the end
-                from fastscp.deflate import DeflatedWriter
-                writer_class, extra = DeflatedWriter, {
-                    "temp_dir": None if self.ignore else self.directory}
-            self.sink = writer_class(
-                self.fd, transfer_syntax,
+            self.sink = make_writer(
+                service.config, self.fd, transfer_syntax,
                 calling_ae_title=info.calling_ae_title,
-                implementation_class_uid=IMPLEMENTATION_CLASS_UID,
-                implementation_version_name=IMPLEMENTATION_VERSION_NAME,
                 command_sop_class_uid=sop_class_uid,
                 command_sop_instance_uid=sop_instance_uid,
-                **extra,
+                temp_dir=None if self.ignore else self.directory,
             )
         except OSError as exc:
             self.open_error = exc
@@ -101,28 +113,127 @@ class PendingStore:
             os.close(self.fd)
             self.fd = -1
 
+    def _ask(self, hook: Callable) -> None:
+        """on_store_request: refuse, choose the path, or let fastscp decide."""
+        request = StoreRequest(self.sop_class_uid, self.sop_instance_uid, self.transfer_syntax,
+                               self.info, self.name)
+        try:
+            decision = hook(request)
+        except Exception:
+            log.exception("on_store_request hook failed for %s", self.final_path)
+            self.refused = st.PROCESSING_FAILURE
+            return
+        if decision is None:
+            return
+        if isinstance(decision, int) and not isinstance(decision, bool):
+            if is_failure_status(decision):
+                log.info("C-STORE refused by the on_store_request hook: status 0x%04x", decision)
+                self.refused = decision
+            else:
+                log.error("on_store_request hook returned 0x%04x, which is no failure status",
+                          decision)
+                self.refused = st.PROCESSING_FAILURE
+            return
+        if isinstance(decision, (str, os.PathLike)):
+            path = os.path.join(self.service.storage.directory, os.fspath(decision))
+            directory, name = os.path.split(path)
+            if name:
+                self.directory, self.name, self.final_path = directory or ".", name, path
+                self.chosen_path = True
+                try:
+                    os.makedirs(self.directory, exist_ok=True)
+                except OSError as exc:
+                    log.error("cannot create directory: %s: %s", self.directory,
+                              exc.strerror or exc)
+                    self.refused = st.OUT_OF_RESOURCES
+                return
+        log.error("on_store_request hook returned %r: neither None, a file path nor a status",
+                  decision)
+        self.refused = st.PROCESSING_FAILURE
+
+    def _place_and_commit(self, result: dict, bit_preserving: bool) -> Optional[int]:
+        """Decide the directory (sort options, study state), rename the
+        complete temporary file into place and record it; a status if the
+        object cannot be placed (storescp: 0xC000)."""
+        events = self.service.events
+        if not events.tracking:
+            if not bit_preserving:      # storescp +B logs no such line
+                log.info("storing DICOM file: %s", self.final_path)
+            self.service.storage.commit(self.temp_path, self.final_path)
+            self.temp_path = None
+            self._stored_directory = self.directory
+            return None
+        placement = events.placement
+        with placement.lock:
+            try:
+                directory, self._ended_study, study = placement.decide(
+                    result.get("study_instance_uid"), result.get("patient_name"),
+                    result.get("specific_character_set"), self.info)
+            except PlacementError as exc:
+                if str(exc):
+                    log.error("%s", exc)
+                    current = placement.current
+                    self._stored_directory = current.directory if current else self.directory
+                    if current is not None and current.files:
+                        self.name = current.files[-1][1]     # storescp's stale #f
+                    self.abandon()
+                    return st.CANNOT_UNDERSTAND
+                directory, study = self.directory, None      # no study UID: not tracked
+            if not self.chosen_path:
+                self.directory = directory
+                self.final_path = os.path.join(directory, self.name)
+            if not bit_preserving:
+                log.info("storing DICOM file: %s", self.final_path)
+            self.service.storage.commit(self.temp_path, self.final_path)
+            self.temp_path = None
+            self._stored_directory = self.directory
+            if study is not None:
+                placement.record(study, self.directory, self.name)
+        return None
+
+    def _close_timer(self, stored: bool) -> None:
+        if self._timer_open:
+            self._timer_open = False
+            self.service.events.end(stored)
+
+    def finish(self, sink_error: Optional[BaseException]) -> int:
+        """The last data set fragment arrived: complete the file, return the
+        status; `after_response` then holds the -xcr/end-of-study work."""
+        if self.refused is not None:
+            status = self.refused
+        else:
+            status = self._complete(sink_error)
+        events = self.service.events
+        self._close_timer(self._stored_directory is not None)
+        directory = None if self.ignore else (self._stored_directory or self.directory)
+        self.after_response = events.after_response(
+            directory, None if self.ignore else self.name, self.info, self._ended_study)
+        return status
+
     def abandon(self) -> None:
         """The association ended before the data set was complete."""
+        self._close_timer(False)
         self._close()
         if self.temp_path:
             self.service.storage.discard(self.temp_path)
             self.temp_path = None
 
-    def finish(self, sink_error: Optional[BaseException]) -> int:
-        """The last data set fragment arrived: complete the file, return the status."""
+    def _complete(self, sink_error: Optional[BaseException]) -> int:
+        """Complete the file, return the status."""
         if self.open_error is not None:
             log.error("cannot write DICOM file: %s: %s", self.final_path, self.open_error.strerror)
             return st.OUT_OF_RESOURCES
         if self.ignore:
             return self._finish_ignored(sink_error)
-        log.info("storing DICOM file: %s", self.final_path)
+        bit_preserving = self.service.config.bit_preserving
         try:
             if sink_error is not None:
                 raise sink_error
             result = self.sink.finish()
             self._close()
-            self.service.storage.commit(self.temp_path, self.final_path)
-            self.temp_path = None
+            failed = self._place_and_commit(result, bit_preserving)
+            if failed is not None:
+                return failed
         except DatasetError as exc:
             log.error("cannot store DICOM data set %s: %s", self.final_path, exc)
             self.abandon()
@@ -135,7 +246,8 @@ class PendingStore:
             log.error("cannot write DICOM file: %s: %s", self.final_path, exc)
             self.abandon()
             return st.OUT_OF_RESOURCES
-        status = self._check(result)
+        # +B: no consistency check at all (storescp)
+        status = st.SUCCESS if bit_preserving else self._check(result)
         event = StoredObject(
             path=self.final_path, sop_class_uid=self.sop_class_uid,
             sop_instance_uid=self.sop_instance_uid,
@@ -183,10 +295,27 @@ class StoreService:
     """Storage SCP behaviour shared by all associations of a server."""
 
     def __init__(self, config: ServerConfig, on_stored: Optional[StoredHook] = None,
-                 storage: Optional[Storage] = None):
+                 storage: Optional[Storage] = None, hooks: Optional[Hooks] = None):
         self.config = config
         self.storage = storage or Storage(config.output_directory)
-        self.on_stored = on_stored
+        self.hooks = hooks or Hooks()
+        if on_stored is not None:
+            self.hooks.on_stored = on_stored
+        self.on_stored = self.hooks.on_stored
+        #: names, sort directories, study state, commands, -tos (shared by all associations)
+        self.events = StudyEvents(config, self.hooks)
+
+    def association_accepted(self, info: AssociationInfo) -> None:
+        call_hook(self.hooks.on_association_accepted, info, "on_association_accepted")
+
+    def association_ended(self, info: AssociationInfo, outcome: str) -> None:
+        hook = (self.hooks.on_association_released if outcome == "released"
+                else self.hooks.on_association_aborted)
+        call_hook(hook, info, "on_association_%s" % outcome)
+
+    def close(self) -> None:
+        """Clean shutdown: the pending study ends (-rns, -xcs, on_study_complete)."""
+        self.events.close()
 
     def begin_store(self, info: AssociationInfo, transfer_syntax: str,
                     sop_class_uid: str, sop_instance_uid: str) -> PendingStore:

@@ -1,0 +1,383 @@
+"""Output format options (issue 5): +B/-B, +F/-F, +g=/+g/-g, +e/-e ...
+
+Differential: Debian's storescp and fastscp run with the same option and
+receive the same objects (pydicom's test files sent by DCMTK storescu, and
+crafted objects sent byte for byte by pynetdicom); the files must have the
+same names and the same bytes (file meta apart from the implementation class
+UID and version name).  Then: the writer gives the same bytes however the
+input is chunked, and memory stays bounded under every option.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from conftest import final_files, run_storescu
+from dicomfile import comparable_meta, split_file
+from test_differential import _crafted, _pydicom_test_files, _pynetdicom_send, _write_undefined_lengths
+from test_writer import TSS, crafted_cases, run_writer, split_file as split_part10
+from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+
+SRC = str(Path(__file__).resolve().parent.parent / "src")
+
+
+def _read(path, with_meta):
+    if with_meta:
+        meta, ds = split_file(path)
+        return comparable_meta(meta), ds
+    return None, Path(path).read_bytes()
+
+
+#: pydicom's test files CT.1.3.6.1.4.1.5962.1.1.0.0.0.1194734704.16302.0.* hold a
+#: private (0049,xx01) of creator GEMS_CT_CARDIAC_001 that pydicom's private
+#: dictionary (fastscp's stand-in for DCMTK's) knows as SQ and DCMTK's does
+#: not: received in implicit VR, storescp keeps it as an opaque UN value, fastscp
+#: re-encodes it as a sequence.  The default options give the same bytes (the
+#: lengths come out equal); -e and +g show the difference (documented deviation).
+PRIVATE_SQ_DEVIATION = "CT.1.3.6.1.4.1.5962.1.1.0.0.0.1194734704.16302.0."
+
+
+def _strip_file_padding(ds: bytes) -> bytes:
+    """The data set without a trailing top-level (FFFC,FFFC) padding element
+    (+p pads the whole file, and fastscp's file meta is longer than storescp's,
+    so that element differs by design)."""
+    import struct
+    for tag, fmt, hdr in ((b"\xfc\xff\xfc\xffOB\0\0", "<I", 12), (b"\xff\xfc\xff\xfcOB\0\0", ">I", 12),
+                          (b"\xfc\xff\xfc\xff", "<I", 8)):
+        at = ds.rfind(tag)
+        while at >= 0:
+            if at + hdr <= len(ds):
+                n = struct.unpack(fmt, ds[at + hdr - 4:at + hdr])[0]
+                if at + hdr + n == len(ds) and not ds[at + hdr:].strip(b"\0"):
+                    return ds[:at]
+            at = ds.rfind(tag, 0, at)
+    return ds
+
+
+def _compare_dirs(ref_dir, our_dir, with_meta=True, tolerate=(), file_pad=0):
+    ref = {p.name: p for p in final_files(ref_dir)}
+    ours = {p.name: p for p in final_files(our_dir)}
+    assert sorted(ours) == sorted(ref), "different file names"
+    mismatches = []
+    for name, ref_path in ref.items():
+        ref_meta, ref_ds = _read(ref_path, with_meta)
+        our_meta, our_ds = _read(ours[name], with_meta)
+        if file_pad:
+            assert ours[name].stat().st_size % file_pad == 0, name
+            ref_ds, our_ds = _strip_file_padding(ref_ds), _strip_file_padding(our_ds)
+        if ref_meta != our_meta:
+            mismatches.append((name, "meta", ref_meta, our_meta))
+        elif ref_ds != our_ds and not name.startswith(tuple(tolerate)):
+            at = next((i for i, (a, b) in enumerate(zip(ref_ds, our_ds)) if a != b),
+                      min(len(ref_ds), len(our_ds)))
+            mismatches.append((name, "dataset", len(ref_ds), len(our_ds), "first difference at", at))
+    assert not mismatches, "\n".join(map(str, mismatches))
+    return len(ref)
+
+
+def _dirs(tmp_path):
+    ref_dir, our_dir = tmp_path / "dcmtk", tmp_path / "fastscp"
+    ref_dir.mkdir()
+    our_dir.mkdir()
+    return ref_dir, our_dir
+
+
+def _send_both(spawn, tmp_path, files, scp_options, scu_options=()):
+    ref_dir, our_dir = _dirs(tmp_path)
+    for kind, d in (("dcmtk", ref_dir), ("fastscp", our_dir)):
+        proc = spawn(kind, d, *scp_options)
+        r = run_storescu(proc.port, files, ["-nh", *scu_options])
+        proc.stop()
+        assert "Association Request Failed" not in r.stderr, (kind, r.stderr)
+    return ref_dir, our_dir
+
+
+#: option sets built so far, each compared with storescp
+BUILT = [
+    ("+B",), ("-F",), ("+B", "-F"), ("-B", "+F"),
+    ("-e",), ("+g",), ("-g",), ("+g=", "+e"),
+    ("-e", "+g"), ("-e", "-g"), ("-F", "-e", "+g"),
+    ("+p", "16", "8"), ("+p", "100", "10"), ("+p", "15", "7"), ("+p", "0", "8"), ("+p", "16", "0"),
+    ("+p", "16", "8", "+g"), ("+p", "16", "8", "-e"), ("+p", "64", "6", "-e", "-g"),
+    ("+uc",), ("-uc",), ("-u",), ("+u",), ("+uc", "-u"), ("+uc", "-e", "+g"), ("-u", "-e", "-g"),
+    ("+B", "-uc"), ("+B", "+uc"),
+]
+
+
+def _file_pad(options):
+    """f of +p f i; 0 when there is no file padding (odd f or i: none at all, as storescp)."""
+    if "+p" not in options:
+        return 0
+    f, i = (int(v) for v in options[options.index("+p") + 1:options.index("+p") + 3])
+    return 0 if f % 2 or i % 2 else f
+
+
+#: option sets also tried with implicit VR LE and explicit VR BE proposals
+EVERY_SYNTAX = {("+B",), ("-F",), ("-e",), ("+g",), ("-g",), ("+p", "16", "8"), ("+uc", "-u"),
+                ("+uc", "-e", "+g"), ("+p", "16", "8", "-e")}
+PYDICOM_CASES = [(o, "-xe") for o in BUILT] + [(o, x) for x in ("-xi", "-xb") for o in BUILT if o in EVERY_SYNTAX]
+
+
+@pytest.mark.parametrize("options,proposal", PYDICOM_CASES, ids=lambda v: " ".join(v) if isinstance(v, tuple) else v)
+def test_pydicom_files_sent_by_storescu(spawn, tmp_path, options, proposal):
+    files = _pydicom_test_files()
+    ref_dir, our_dir = _send_both(spawn, tmp_path, files, options, [proposal])
+    tolerate = ()
+    if proposal == "-xi" and ("-e" in options or "+g" in options or "+p" in options):
+        tolerate = (PRIVATE_SQ_DEVIATION,)
+    assert _compare_dirs(ref_dir, our_dir, with_meta="-F" not in options, tolerate=tolerate,
+                         file_pad=_file_pad(options)) >= 12
+
+
+CRAFTED_CASES = ([(o, ExplicitVRLittleEndian) for o in BUILT]
+                 + [(o, ts) for ts in (ImplicitVRLittleEndian, ExplicitVRBigEndian) for o in BUILT
+                    if o in EVERY_SYNTAX])
+
+
+@pytest.mark.parametrize("options,transfer_syntax", CRAFTED_CASES,
+                         ids=lambda v: " ".join(v) if isinstance(v, tuple) else v)
+def test_crafted_objects_sent_as_stored(spawn, tmp_path, options, transfer_syntax):
+    """Undefined-length sequences and items, wrong group lengths, odd values,
+    private elements: sent byte for byte (pynetdicom)."""
+    src = tmp_path / "src"
+    src.mkdir()
+    paths = []
+    for i in range(2):
+        p = src / ("obj%d.dcm" % i)
+        _write_undefined_lengths(_crafted(transfer_syntax, i), p, transfer_syntax)
+        paths.append(p)
+    ref_dir, our_dir = _dirs(tmp_path)
+    for kind, d in (("dcmtk", ref_dir), ("fastscp", our_dir)):
+        proc = spawn(kind, d, *options)
+        statuses = _pynetdicom_send(proc.port, paths, transfer_syntax)
+        proc.stop()
+        assert statuses == [0, 0], (kind, statuses)
+    assert _compare_dirs(ref_dir, our_dir, with_meta="-F" not in options,
+                         file_pad=_file_pad(options)) == 2
+
+
+# -- refused combinations (spec 1.3, steps 6-8): storescp's words and exit code ------
+
+REFUSED = [
+    ("+B", "+te"), ("+B", "+ti"), ("+B", "+tb"), ("+B", "+td"), ("+te", "+B"),
+    ("+B", "-e"), ("+B", "+e"), ("+B", "+g"), ("+B", "-g"), ("+B", "+g="),
+    ("+B", "-u"), ("+B", "+u"), ("-F", "+p", "8", "8"), ("+B", "+p", "8", "8"),
+    ("+B", "-F", "+p", "4", "4"), ("+B", "-sp"),
+]
+
+
+def _error_line(argv):
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=20,
+                       env=dict(os.environ, PYTHONPATH=SRC))
+    lines = [line for line in r.stderr.splitlines() if line.startswith("error:")]
+    return r.returncode, lines
+
+
+@pytest.mark.parametrize("args", REFUSED, ids=" ".join)
+def test_refused_combinations_as_storescp(args):
+    ref = _error_line(["/usr/bin/storescp", *args, "11119"])
+    ours = _error_line([sys.executable, "-m", "fastscp", *args, "11119"])
+    assert ref[0] == 1 and ref[1], ref
+    assert ours == ref
+
+
+# -- the writer alone: chunking never changes the bytes ---------------------------
+
+WRITER_OPTIONS = [
+    {}, {"bit_preserving": True}, {"write_file_meta": False},
+    {"undefined_lengths": True}, {"group_length": "create"}, {"group_length": "remove"},
+    {"undefined_lengths": True, "group_length": "create"},
+    {"undefined_lengths": True, "group_length": "remove", "write_file_meta": False},
+    {"padding": (16, 8)}, {"padding": (64, 6), "undefined_lengths": True, "group_length": "create"},
+    {"convert_un": True}, {"new_vrs": False}, {"convert_un": True, "new_vrs": False, "padding": (32, 4)},
+]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(tsk=st.sampled_from(["el", "il", "eb"]), opt=st.sampled_from(range(len(WRITER_OPTIONS))),
+       data=st.data())
+def test_options_output_independent_of_chunking(tsk, opt, data):
+    cases = crafted_cases(tsk)
+    if tsk != "il":
+        cases["un"] = _un_object(TSS[tsk], 0)
+    name = data.draw(st.sampled_from(sorted(cases)))
+    ds = cases[name]
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(ds)), max_size=20)))
+    chunks = [b - a for a, b in zip([0] + cuts, cuts)]
+    kw = WRITER_OPTIONS[opt]
+    whole, res1 = run_writer(ds, TSS[tsk], chunks=[len(ds)], **kw)
+    split, res2 = run_writer(ds, TSS[tsk], chunks=chunks, **kw)
+    # a missing SOP Instance UID is made up anew each time (meta only)
+    res1.pop("sop_instance_uid")
+    res2.pop("sop_instance_uid")
+    assert res1 == res2
+    if kw.get("write_file_meta", True) and not kw.get("bit_preserving"):
+        (m1, d1), (m2, d2) = split_part10(whole), split_part10(split)
+        for m in (m1, m2):
+            m.pop(0x00020003, None)
+            m.pop(0x00020000, None)
+        assert (m1, d1) == (m2, d2)
+    else:
+        assert whole == split
+
+
+# -- bounded memory under every option ----------------------------------------------
+
+_MEMORY_SCRIPT = textwrap.dedent("""
+    import json, os, sys
+    sys.path[:0] = [SRC_DIR, TESTS_DIR]
+    import fastscp._writer as W
+    from dicomenc import Enc
+    CT = "1.2.840.10008.5.1.4.1.1.2"
+    kw, ts = json.loads(sys.argv[1]), sys.argv[2]
+    e = Enc(explicit=ts != "1.2.840.10008.1.2", be=ts == "1.2.840.10008.1.2.2")
+    def hwm():
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    size = 300 * 1024 * 1024
+    head = (e.el(0x00080016, "UI", CT + "\\0") + e.el(0x00080018, "UI", "1.2.3\\0")
+            + e.seq(0x00081110, [e.item(e.el(0x00081150, "UI", "1.2"), undef=True)], undef=True))
+    # a 300 MB value inside a sequence item (lengths patched after it) and at the top level
+    inner = 100 * 1024 * 1024
+    seq_head = e.el(0x00540016, "SQ", b"", length=0xFFFFFFFF) + e.tag(0xFFFEE000) + b"\\xff\\xff\\xff\\xff"
+    seq_tail = e.tag(0xFFFEE00D) + b"\\0\\0\\0\\0" + e.tag(0xFFFEE0DD) + b"\\0\\0\\0\\0"
+    fd = os.open(os.devnull, os.O_WRONLY)
+    w = W.DatasetWriter(fd, ts, calling_ae_title="A", implementation_class_uid="1.2",
+                        implementation_version_name="X", command_sop_class_uid=CT,
+                        command_sop_instance_uid="1.2.3", **kw)
+    chunk = memoryview(bytes(1 << 20))
+    small = memoryview(bytes(16372))
+    def feed(n):
+        sent = 0
+        while sent < n:
+            c = chunk if (sent >> 20) % 2 else small
+            c = c[:n - sent]
+            w.write(c)
+            sent += len(c)
+    w.write(head + seq_head + e.el(0x00460001, "OF", b"", length=inner))
+    base = hwm()
+    feed(inner)
+    w.write(seq_tail + e.el(0x7FE00010, "OW", b"", length=size))
+    feed(size)
+    res = w.finish()
+    os.close(fd)
+    print(json.dumps({"base": base, "peak": hwm(), "written": res["bytes_written"]}))
+""")
+
+
+MEMORY_CASES = ([(kw, "1.2.840.10008.1.2.1") for kw in WRITER_OPTIONS]
+                + [(kw, ts) for ts in ("1.2.840.10008.1.2", "1.2.840.10008.1.2.2")
+                   for kw in WRITER_OPTIONS[:1] + WRITER_OPTIONS[3:5] + WRITER_OPTIONS[-3:]])
+
+
+@pytest.mark.parametrize("kw,ts", MEMORY_CASES,
+                         ids=lambda v: (",".join("%s=%s" % i for i in v.items()) or "default")
+                         if isinstance(v, dict) else v)
+def test_memory_bounded_300mb(kw, ts):
+    import json
+    script = (_MEMORY_SCRIPT.replace("SRC_DIR", repr(SRC))
+              .replace("TESTS_DIR", repr(str(Path(__file__).resolve().parent))))
+    r = subprocess.run([sys.executable, "-c", script, json.dumps(kw), ts],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    m = json.loads(r.stdout)
+    print(m)
+    assert m["written"] > 400 * 1024 * 1024
+    assert m["peak"] <= 64 * 1024, m
+    assert m["peak"] - m["base"] < 8 * 1024, m
+
+
+# -- UN and the newer VRs (+uc/-uc, +u/-u): crafted explicit VR objects ----------------
+
+SC = "1.2.840.10008.5.1.4.1.1.7"
+
+
+def _un_object(ts, index):
+    """Explicit VR data set with defined-length UN elements of known, unknown and
+    private tags (one holding an implicit VR sequence) and every newer VR."""
+    import struct
+    from dicomenc import Enc
+    e = Enc(explicit=True, be=ts == ExplicitVRBigEndian)
+    imp = Enc(explicit=False)
+    seq = imp.tag(0xFFFEE000) + struct.pack("<I", 24) + imp.el(0x00080100, "", "AB  ") + imp.el(0x00080102, "", "DCM ")
+    return (e.el(0x00080016, "UI", SC + "\0") + e.el(0x00080018, "UI", "1.2.826.0.1.3680043.2.1143.78.%d\0" % index)
+            + e.el(0x00081032, "UN", seq)
+            + e.el(0x00100010, "UN", "Doe^John  ") + e.el(0x00100020, "UN", "ID1 ")
+            + e.el(0x00100030, "UT", "some text   ") + e.el(0x00100040, "UN", "M ")
+            + e.el(0x00181000, "UC", "UCvalue ") + e.el(0x00181030, "UR", "http://x  ")
+            + e.el(0x00280010, "UN", b"\x02\x00") + e.el(0x00281011, "UN", b"\x02\x00")
+            + e.el(0x00290010, "LO", "SIEMENS CSA HEADER") + e.el(0x00291008, "UN", "IMAGE NUM 4 ")
+            + e.el(0x00291009, "UN", "ABCD") + e.el(0x00330010, "UN", "NOBODY KNOWS")
+            + e.el(0x00331001, "UN", "xy  ")
+            + e.el(0x00460001, "OF", b"\0\0\x80\x3f") + e.el(0x00460002, "OD", b"\0" * 7 + b"\x40")
+            + e.el(0x00460003, "OL", b"\1\0\0\0") + e.el(0x00460004, "UN", b"\1\0")
+            + e.el(0x00460005, "UT", b"x ") + e.el(0x00460006, "SV", b"\1\0\0\0\0\0\0\0")
+            + e.el(0x00460007, "UV", b"\1\0\0\0\0\0\0\2") + e.el(0x00460008, "OV", b"\1\0\0\0\0\0\0\3")
+            + e.el(0x00700084, "UN", "Doe^Jane"))
+
+
+UN_OPTIONS = [(), ("+uc",), ("-u",), ("+uc", "-u"), ("+uc", "-e", "+g"), ("+uc", "+p", "32", "8")]
+
+
+@pytest.mark.parametrize("options", UN_OPTIONS, ids=lambda o: " ".join(o) or "default")
+@pytest.mark.parametrize("transfer_syntax", [ExplicitVRLittleEndian, ExplicitVRBigEndian])
+def test_un_and_new_vrs(spawn, tmp_path, options, transfer_syntax):
+    from test_writer import file_meta
+    src = tmp_path / "src"
+    src.mkdir()
+    paths = []
+    for i in range(2):
+        p = src / ("un%d.dcm" % i)
+        p.write_bytes(file_meta(transfer_syntax, SC, "1.2.826.0.1.3680043.2.1143.78.%d" % i)
+                      + _un_object(transfer_syntax, i))
+        paths.append(p)
+    ref_dir, our_dir = _dirs(tmp_path)
+    for kind, d in (("dcmtk", ref_dir), ("fastscp", our_dir)):
+        proc = spawn(kind, d, *options)
+        statuses = _pynetdicom_send(proc.port, paths, transfer_syntax)
+        proc.stop()
+        assert statuses == [0, 0], (kind, statuses)
+    assert _compare_dirs(ref_dir, our_dir, file_pad=_file_pad(options)) == 2
+
+
+# -- deflated explicit VR little endian received: stored deflated (or as received, +B) --
+
+DEFLATED_OPTIONS = [("+B",), ("-F",), ("+B", "-F"), ("-e", "+g"), ("-g", "+p", "32", "8"), ("+uc", "-u"),
+                    ("+cl", "0"), ("+cl", "1"), ("+cl", "9", "-F"), ("+B", "+cl", "9")]
+
+
+@pytest.mark.parametrize("options", DEFLATED_OPTIONS, ids=" ".join)
+def test_deflated_objects(spawn, tmp_path, options):
+    import pydicom.data
+    base = Path(pydicom.data.__file__).parent / "test_files"
+    files = [base / "CT_small.dcm", base / "image_dfl.dcm"]
+    ref_dir, our_dir = _send_both(spawn, tmp_path, files, ("+xd", *options), ["-xd"])
+    with_meta = "-F" not in options
+    if with_meta:
+        found = {split_file(p)[0][0x0010][1] for p in final_files(our_dir)}
+        assert found == {b"1.2.840.10008.1.2.1.99"}
+    if "+p" not in options:
+        assert _compare_dirs(ref_dir, our_dir, with_meta=with_meta) == len(files)
+        return
+    # +p pads the whole (uncompressed) file and fastscp's meta is longer: compare
+    # the inflated data sets without the file padding
+    import zlib
+    ref = {p.name: split_file(p) for p in final_files(ref_dir)}
+    ours = {p.name: split_file(p) for p in final_files(our_dir)}
+    assert sorted(ref) == sorted(ours)
+    for name in ref:
+        (rm, rd), (om, od) = ref[name], ours[name]
+        assert comparable_meta(rm) == comparable_meta(om)
+        # the whole file, inflated, is a multiple of the file padding
+        size = (our_dir / name).stat().st_size - len(od) + len(zlib.decompress(od, -15))
+        assert size % _file_pad(options) == 0, name
+        rd, od = (_strip_file_padding(zlib.decompress(d, -15)) for d in (rd, od))
+        assert rd == od, name
