@@ -27,6 +27,9 @@ class Enc:
             return self.tag(t) + vr + b"\0\0" + struct.pack(self.e + "I", n) + val
         return self.tag(t) + vr + struct.pack(self.e + "H", n) + val
 
+    def ul(self, t, v):
+        return self.el(t, "UL", struct.pack(self.e + "I", v))
+
     def item(self, content, undef=False):
         if undef:
             return (self.tag(0xFFFEE000) + struct.pack(self.e + "I", UNDEF) + content

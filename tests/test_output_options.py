@@ -9,7 +9,6 @@ input is chunked, and memory stays bounded under every option.
 """
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import textwrap
@@ -24,7 +23,6 @@ from test_differential import _crafted, _pydicom_test_files, _pynetdicom_send, _
 from test_writer import TSS, crafted_cases, run_writer, split_file as split_part10
 from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
-SRC = str(Path(__file__).resolve().parent.parent / "src")
 
 
 def _read(path, with_meta):
@@ -173,8 +171,7 @@ REFUSED = [
 
 
 def _error_line(argv):
-    r = subprocess.run(argv, capture_output=True, text=True, timeout=20,
-                       env=dict(os.environ, PYTHONPATH=SRC))
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=20)
     lines = [line for line in r.stderr.splitlines() if line.startswith("error:")]
     return r.returncode, lines
 
@@ -231,7 +228,7 @@ def test_options_output_independent_of_chunking(tsk, opt, data):
 
 _MEMORY_SCRIPT = textwrap.dedent("""
     import json, os, sys
-    sys.path[:0] = [SRC_DIR, TESTS_DIR]
+    sys.path[:0] = [TESTS_DIR]      # fastscp itself: the installed package
     import fastscp._writer as W
     from dicomenc import Enc
     CT = "1.2.840.10008.5.1.4.1.1.2"
@@ -283,8 +280,7 @@ MEMORY_CASES = ([(kw, "1.2.840.10008.1.2.1") for kw in WRITER_OPTIONS]
                          if isinstance(v, dict) else v)
 def test_memory_bounded_300mb(kw, ts):
     import json
-    script = (_MEMORY_SCRIPT.replace("SRC_DIR", repr(SRC))
-              .replace("TESTS_DIR", repr(str(Path(__file__).resolve().parent))))
+    script = _MEMORY_SCRIPT.replace("TESTS_DIR", repr(str(Path(__file__).resolve().parent)))
     r = subprocess.run([sys.executable, "-c", script, json.dumps(kw), ts],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr

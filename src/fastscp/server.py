@@ -223,13 +223,7 @@ def drive(assoc: Association, conn: socket.socket,
         if assoc.pause is not None:
             sleep(min(assoc.pause, threading.TIMEOUT_MAX))
             assoc.resume()
-            out = assoc.data_to_send()
-            if out:
-                try:
-                    conn.sendall(out)
-                except OSError:
-                    assoc.connection_lost()
-            assoc.run_deferred()
+            _send_and_run_deferred(assoc, conn)
             continue
         timeout = assoc.timeout
         if timeout != current:
@@ -246,10 +240,16 @@ def drive(assoc: Association, conn: socket.socket,
             assoc.connection_lost()
         elif n > 0:
             assoc.buffer_updated(n)
-        out = assoc.data_to_send()
-        if out:
-            try:
-                conn.sendall(out)
-            except OSError:
-                assoc.connection_lost()
-        assoc.run_deferred()
+        _send_and_run_deferred(assoc, conn)
+
+
+def _send_and_run_deferred(assoc: Association, conn: socket.socket) -> None:
+    """Send what the association queued, then run the work it deferred until
+    after the send (e.g. -xcr commands, which storescp runs after the response)."""
+    out = assoc.data_to_send()
+    if out:
+        try:
+            conn.sendall(out)
+        except OSError:
+            assoc.connection_lost()
+    assoc.run_deferred()
