@@ -136,6 +136,17 @@ def _write_undefined_lengths(ds, path, transfer_syntax):
                little_endian=transfer_syntax != ExplicitVRBigEndian, enforce_file_format=True)
 
 
+def write_crafted_files(directory, transfer_syntax, count=2):
+    """count crafted objects with undefined lengths, written to a new directory."""
+    directory.mkdir()
+    paths = []
+    for i in range(count):
+        p = directory / ("obj%d.dcm" % i)
+        _write_undefined_lengths(_crafted(transfer_syntax, i), p, transfer_syntax)
+        paths.append(p)
+    return paths
+
+
 def _pynetdicom_send(port, paths, transfer_syntax):
     import pynetdicom._config
     from pynetdicom import AE
@@ -155,13 +166,7 @@ def _pynetdicom_send(port, paths, transfer_syntax):
 
 @pytest.mark.parametrize("transfer_syntax", [ImplicitVRLittleEndian, ExplicitVRLittleEndian, ExplicitVRBigEndian])
 def test_crafted_objects_sent_as_stored(spawn, tmp_path, transfer_syntax):
-    src = tmp_path / "src"
-    src.mkdir()
-    paths = []
-    for i in range(2):
-        p = src / ("obj%d.dcm" % i)
-        _write_undefined_lengths(_crafted(transfer_syntax, i), p, transfer_syntax)
-        paths.append(p)
+    paths = write_crafted_files(tmp_path / "src", transfer_syntax)
     raw = paths[0].read_bytes()
     assert (b"\xfe\xff\xdd\xe0" in raw) or (b"\xff\xfe\xe0\xdd" in raw), "no undefined-length sequence written"
     ref_dir, our_dir = tmp_path / "dcmtk", tmp_path / "fastscp"

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from conftest import final_files, run_storescu
 from dicomfile import comparable_meta, split_file
-from test_differential import _crafted, _pydicom_test_files, _pynetdicom_send, _write_undefined_lengths
+from test_differential import _pydicom_test_files, _pynetdicom_send, write_crafted_files
 from test_writer import TSS, crafted_cases, run_writer, split_file as split_part10
 from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
@@ -143,13 +143,7 @@ CRAFTED_CASES = ([(o, ExplicitVRLittleEndian) for o in BUILT]
 def test_crafted_objects_sent_as_stored(spawn, tmp_path, options, transfer_syntax):
     """Undefined-length sequences and items, wrong group lengths, odd values,
     private elements: sent byte for byte (pynetdicom)."""
-    src = tmp_path / "src"
-    src.mkdir()
-    paths = []
-    for i in range(2):
-        p = src / ("obj%d.dcm" % i)
-        _write_undefined_lengths(_crafted(transfer_syntax, i), p, transfer_syntax)
-        paths.append(p)
+    paths = write_crafted_files(tmp_path / "src", transfer_syntax)
     ref_dir, our_dir = _dirs(tmp_path)
     for kind, d in (("dcmtk", ref_dir), ("fastscp", our_dir)):
         proc = spawn(kind, d, *options)

@@ -238,18 +238,27 @@ cdef uint8_t[256] R_CODE
 cdef int R_N = 0
 
 
+cdef uint8_t* _copy_codes(codes) except NULL:
+    """A malloc'ed C copy of a VR code table (bytes) from _dictionary."""
+    cdef Py_ssize_t i, n = len(codes)
+    cdef uint8_t* out = <uint8_t*>malloc(max(n, 1))
+    if out == NULL:
+        raise MemoryError()
+    for i in range(n):
+        out[i] = codes[i]
+    return out
+
+
 def _init_dictionary():
     global D_TAGS, D_CODES, D_N, R_N
     cdef Py_ssize_t i, n = len(_dictionary.TAGS)
     D_TAGS = <uint32_t*>malloc(max(n, 1) * sizeof(uint32_t))
-    D_CODES = <uint8_t*>malloc(max(n, 1))
-    if D_TAGS == NULL or D_CODES == NULL:
+    if D_TAGS == NULL:
         raise MemoryError()
     tags = _dictionary.TAGS
-    codes = _dictionary.CODES
     for i in range(n):
         D_TAGS[i] = tags[i]
-        D_CODES[i] = codes[i]
+    D_CODES = _copy_codes(_dictionary.CODES)
     D_N = n
     R_N = 0
     for mask, value, code in _dictionary.REPEATERS[:256]:
@@ -272,14 +281,12 @@ def _init_private():
     global P_KEYS, P_CODES, P_N
     cdef Py_ssize_t i, n = len(_dictionary.PRIVATE_KEYS)
     P_KEYS = <uint64_t*>malloc(max(n, 1) * sizeof(uint64_t))
-    P_CODES = <uint8_t*>malloc(max(n, 1))
-    if P_KEYS == NULL or P_CODES == NULL:
+    if P_KEYS == NULL:
         raise MemoryError()
     keys = _dictionary.PRIVATE_KEYS
-    codes = _dictionary.PRIVATE_CODES
     for i in range(n):
         P_KEYS[i] = keys[i]
-        P_CODES[i] = codes[i]
+    P_CODES = _copy_codes(_dictionary.PRIVATE_CODES)
     P_N = n
 
 
