@@ -19,29 +19,32 @@ UNCOMPRESSED = {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2
 
 
 @functools.lru_cache(maxsize=None)
-def _pydicom_test_files():
-    """pydicom's real test files that Debian's storescu can send with its default
-    proposal: DICOM files with meta information in an uncompressed transfer syntax
-    (it cannot decompress the others)."""
+def pydicom_part10_files():
+    """pydicom's shipped test files with a DICM prefix and readable meta, as
+    (path, transfer syntax, media storage SOP class) -- read once per run
+    (get_testdata_files would try downloads)."""
     out = []
-    # the files shipped inside pydicom (get_testdata_files would try downloads)
     for p in sorted((Path(pydicom.data.__file__).parent / "test_files").rglob("*")):
-        if not p.is_file() or p.suffix.lower() not in (".dcm", ""):
+        if not p.is_file():
             continue
         try:
             with open(p, "rb") as fp:
                 fp.seek(128)
                 if fp.read(4) != b"DICM":
                     continue
-        except OSError:
-            continue
-        try:
-            ts = pydicom.dcmread(p, stop_before_pixels=True).file_meta.TransferSyntaxUID
+            meta = pydicom.dcmread(p, stop_before_pixels=True).file_meta
+            out.append((p, str(meta.TransferSyntaxUID), str(meta.get("MediaStorageSOPClassUID", ""))))
         except Exception:
             continue
-        if ts in UNCOMPRESSED:
-            out.append(p)
     return tuple(out)
+
+
+def _pydicom_test_files():
+    """pydicom's real test files that Debian's storescu can send with its default
+    proposal: DICOM files with meta information in an uncompressed transfer syntax
+    (it cannot decompress the others)."""
+    return tuple(p for p, ts, _ in pydicom_part10_files()
+                 if p.suffix.lower() in (".dcm", "") and ts in UNCOMPRESSED)
 
 
 def _compare_dirs(ref_dir, our_dir):

@@ -20,6 +20,7 @@ import pydicom
 import pydicom.data
 import pytest
 
+from test_differential import pydicom_part10_files
 from conftest import InProcessServer, final_files, run_storescu
 from dicomfile import comparable_meta, split_file
 from dicomnet import ELE, EBE, ILE, VERIFICATION, RawPeer, associate_rq, item, parse_ac_results, release_rq
@@ -626,23 +627,7 @@ def _compare_dirs(ref_dir, our_dir):
 def _compressed_test_files():
     """pydicom's shipped test files in encapsulated syntaxes that fastscp
     stores: [(path, sop class, transfer syntax)]."""
-    out = []
-    for p in sorted((Path(pydicom.data.__file__).parent / "test_files").rglob("*")):
-        if not p.is_file():
-            continue
-        try:
-            with open(p, "rb") as fh:
-                fh.seek(128)
-                if fh.read(4) != b"DICM":
-                    continue
-            meta = pydicom.dcmread(p, stop_before_pixels=True)
-            ts = str(meta.file_meta.TransferSyntaxUID)
-            sop = str(meta.file_meta.MediaStorageSOPClassUID)
-        except Exception:
-            continue
-        if ts in COMPRESSED or ts == DEFLATED:
-            out.append((p, sop, ts))
-    return out
+    return [(p, sop, ts) for p, ts, sop in pydicom_part10_files() if ts in COMPRESSED or ts == DEFLATED]
 
 
 def _send_with_pynetdicom(spawn, tmp_path, options, paths, contexts, expect=None):

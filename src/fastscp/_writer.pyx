@@ -393,12 +393,17 @@ cdef inline bint is_c_space(uint8_t c) noexcept nogil:
     return c == 0x20 or (0x09 <= c <= 0x0D)
 
 
-cdef int write_all(int fd, const uint8_t* p, Py_ssize_t n) except -1:
+cdef int write_all(int fd, const uint8_t* p, Py_ssize_t n, int64_t off=-1) except -1:
+    """Write n bytes at the file position (off < 0) or with pwrite at off,
+    retrying short writes and EINTR, with the GIL released."""
     cdef Py_ssize_t r
     cdef int err = 0
     while n > 0:
         with nogil:
-            r = c_write(fd, p, <size_t>n)
+            if off < 0:
+                r = c_write(fd, p, <size_t>n)
+            else:
+                r = c_pwrite(fd, p, <size_t>n, <off_t>off)
             if r < 0:
                 err = errno
         if r < 0:
@@ -409,26 +414,8 @@ cdef int write_all(int fd, const uint8_t* p, Py_ssize_t n) except -1:
             raise OSError("write() returned 0")
         p += r
         n -= r
-    return 0
-
-
-cdef int pwrite_all(int fd, const uint8_t* p, Py_ssize_t n, int64_t off) except -1:
-    cdef Py_ssize_t r
-    cdef int err = 0
-    while n > 0:
-        with nogil:
-            r = c_pwrite(fd, p, <size_t>n, <off_t>off)
-            if r < 0:
-                err = errno
-        if r < 0:
-            if err == EINTR:
-                continue
-            raise OSError(err, os.strerror(err))
-        if r == 0:
-            raise OSError("pwrite() returned 0")
-        p += r
-        n -= r
-        off += r
+        if off >= 0:
+            off += r
     return 0
 
 
@@ -781,7 +768,7 @@ cdef class DatasetWriter(DatasetSink):
         if pos >= self.obuf_ds_pos:
             memcpy(self.obuf + (pos - self.obuf_ds_pos), p, n)
         else:
-            pwrite_all(self.fd, p, n, self.meta_len + pos)
+            write_all(self.fd, p, n, self.meta_len + pos)
         return 0
 
     cdef int patch_len(self, int64_t pos, int size, int64_t value) except -1:
