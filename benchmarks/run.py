@@ -25,7 +25,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -295,7 +295,7 @@ def warm_cache(files: List[Path]) -> None:
 class Server:
     key: str
     label: str
-    argv: Callable[[Path, int], List[str]]
+    argv: Callable[[Path, int, Sequence[str]], List[str]]   # (output dir, port, output options)
     env: Dict[str, str] = field(default_factory=dict)
     preflight: Optional[Callable[[], Optional[str]]] = None  # -> error text
 
@@ -331,10 +331,10 @@ def make_servers(args) -> Dict[str, Server]:
     if args.build_fastscp and not args.fastscp_cmd:
         fastscp_src, build_error = build_fastscp(args.workdir)
     if args.fastscp_cmd:
-        fast_argv = lambda od, port: shlex.split(args.fastscp_cmd) + ["-od", str(od), str(port)]  # noqa: E731
+        fast_argv = lambda od, port, opts=(): [*shlex.split(args.fastscp_cmd), *opts, "-od", str(od), str(port)]  # noqa: E731
         fast_env: Dict[str, str] = {}
     else:
-        fast_argv = lambda od, port: [py, "-m", "fastscp", "-od", str(od), str(port)]  # noqa: E731
+        fast_argv = lambda od, port, opts=(): [py, "-m", "fastscp", *opts, "-od", str(od), str(port)]  # noqa: E731
         pp = os.environ.get("PYTHONPATH")
         fast_env = {"PYTHONPATH": fastscp_src + (os.pathsep + pp if pp else "")}
 
@@ -364,12 +364,12 @@ def make_servers(args) -> Dict[str, Server]:
     return {
         "dcmtk": Server(
             "dcmtk", "DCMTK storescp",
-            lambda od, port: [DCMTK_STORESCP, "-od", str(od), str(port)],
+            lambda od, port, opts=(): [DCMTK_STORESCP, *opts, "-od", str(od), str(port)],
             {"TCP_NODELAY": "1"}, dcmtk_preflight,
         ),
         "pynetdicom": Server(
             "pynetdicom", "pynetdicom storescp",
-            lambda od, port: [py, "-m", "pynetdicom", "storescp", str(port), "-od", str(od)],
+            lambda od, port, opts=(): [py, "-m", "pynetdicom", "storescp", str(port), "-od", str(od)],
             {}, pnd_preflight,
         ),
         "fastscp": Server("fastscp", "fastscp", fast_argv, fast_env, fast_preflight),
@@ -614,7 +614,7 @@ class OutputArea:
 
 
 def run_one(server: Server, w: Workload, src_dir: Path, files: List[Path], workdir: Path,
-            timeout: float, log_tag: str, area: OutputArea) -> RunResult:
+            timeout: float, log_tag: str, area: OutputArea, mode: Sequence[str] = ()) -> RunResult:
     logs = workdir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     out = area.fresh(server.key)
@@ -625,7 +625,7 @@ def run_one(server: Server, w: Workload, src_dir: Path, files: List[Path], workd
     slog = open(logs / f"{log_tag}-server.log", "wb")
     clog = open(logs / f"{log_tag}-client.log", "wb")
     res = RunResult(ok=False, expected=len(files))
-    proc = subprocess.Popen(server.argv(out, port), env=env, stdout=slog,
+    proc = subprocess.Popen(server.argv(out, port, mode), env=env, stdout=slog,
                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                             cwd=str(workdir), start_new_session=True)
     try:
@@ -694,7 +694,7 @@ def run_one(server: Server, w: Workload, src_dir: Path, files: List[Path], workd
             errs.append(f"{res.files}/{res.expected} files written")
         elif no_preamble:
             errs.append(f"{no_preamble} files without 'DICM' preamble")
-        elif size < 0.9 * in_bytes:
+        elif size < 0.9 * in_bytes and "+td" not in mode:   # deflated output may be smaller
             errs.append(f"only {size / 1e6:.1f} of {in_bytes / 1e6:.1f} MB written")
         res.ok = not errs
         if late:
@@ -814,6 +814,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--build-fastscp", action="store_true",
                     help="build fastscp's Cython extensions from the working tree in "
                          "WORKDIR/build (a scratch copy) and benchmark that build")
+    ap.add_argument("--mode", action="append", default=None, metavar="OPTIONS",
+                    help="output options given to DCMTK storescp and fastscp alike, e.g. "
+                         "'+te', '+tb', '+ti', '+td', '-e' (one string, split on blanks; "
+                         "'' = storescp's defaults); repeatable, each mode measured "
+                         "separately; pynetdicom takes part in the default mode only")
     ap.add_argument("--results", type=Path, default=HERE / "results" / "latest.md",
                     help="where to write the markdown table")
     args = ap.parse_args(argv)
@@ -851,50 +856,58 @@ def main(argv: Optional[List[str]] = None) -> int:
     load_at_start = os.getloadavg()
     run_lines: List[str] = []
     results: Dict[str, Dict[str, RunResult]] = {}
+    modes = args.mode if args.mode is not None else [""]
+    shown: Dict[str, Workload] = {}
     try:
-        for wkey, w in wls.items():
-            src = ensure_workload(w, cache)
-            files = input_files(src)
-            if len(files) != w.count:
-                print(f"error: {src} holds {len(files)} files, expected {w.count}; "
-                      f"delete it to regenerate", file=sys.stderr)
-                return 2
-            warm_cache(files)
-            runs_by_server: Dict[str, List[RunResult]] = {k: [] for k in servers}
-            results[wkey] = {}
-            for skey in servers:
-                if preflight_err[skey]:
-                    results[wkey][skey] = RunResult(ok=False, expected=w.count,
-                                                    error=preflight_err[skey])
-            # Untimed warm-up run(s) (first-run effects: page cache, memory).
-            warm_key = next((k for k in ("dcmtk", *servers) if k in servers
-                             and not preflight_err[k]), None)
-            for i in range(args.warmup if warm_key else 0):
-                r = run_one(servers[warm_key], w, src, files, workdir, args.timeout,
-                            f"{wkey}-warmup-{warm_key}-{i}", area)
-                print(f"# {w.key:10s} warm-up with {warm_key}: wall {_fmt(r.wall)} s"
-                      + ("" if r.ok else f" (FAILED: {r.error})"), flush=True)
-            # Repetitions are interleaved (A B C A B C ...) so that drift in
-            # machine load affects every server alike.
-            for i in range(args.repeat):
-                for skey, s in servers.items():
+        for mode_text in modes:
+            mode = shlex.split(mode_text)
+            in_mode = {k: s for k, s in servers.items() if not mode or k != "pynetdicom"}
+            for wkey0, w in wls.items():
+                wkey = wkey0 if not mode else f"{wkey0} {mode_text}"
+                shown[wkey] = Workload(w.key, w.title + (f", `{mode_text}`" if mode else ""),
+                                       w.count, w.generate, w.param)
+                src = ensure_workload(w, cache)
+                files = input_files(src)
+                if len(files) != w.count:
+                    print(f"error: {src} holds {len(files)} files, expected {w.count}; "
+                          f"delete it to regenerate", file=sys.stderr)
+                    return 2
+                warm_cache(files)
+                runs_by_server: Dict[str, List[RunResult]] = {k: [] for k in in_mode}
+                results[wkey] = {}
+                for skey in in_mode:
                     if preflight_err[skey]:
-                        continue
-                    tag = f"{wkey}-{skey}-{i}"
-                    r = run_one(s, w, src, files, workdir, args.timeout, tag, area)
-                    runs_by_server[skey].append(r)
-                    state = "ok" if r.ok else f"FAILED ({r.error}; logs: {workdir/'logs'/tag}-*.log)"
-                    line = (f"{w.key:10s} {s.key:10s} run {i + 1}/{args.repeat}: "
-                            f"wall {_fmt(r.wall)} s, cpu {_fmt(r.cpu)} s "
-                            f"(usr {_fmt(r.cpu_user)} sys {_fmt(r.cpu_sys)}), "
-                            f"rss {_fmt(r.rss_mb, 1)} MB, client cpu {_fmt(r.client_cpu)} s, "
-                            f"files {r.files}/{r.expected} — {state}")
-                    run_lines.append(line)
-                    print("# " + line, flush=True)
-            for skey, runs in runs_by_server.items():
-                if runs:
-                    results[wkey][skey] = summarize(runs)
-            results[wkey] = {k: results[wkey][k] for k in servers if k in results[wkey]}
+                        results[wkey][skey] = RunResult(ok=False, expected=w.count,
+                                                        error=preflight_err[skey])
+                # Untimed warm-up run(s) (first-run effects: page cache, memory).
+                warm_key = next((k for k in ("dcmtk", *in_mode) if k in in_mode
+                                 and not preflight_err[k]), None)
+                for i in range(args.warmup if warm_key else 0):
+                    r = run_one(servers[warm_key], w, src, files, workdir, args.timeout,
+                                f"{wkey0}{''.join(mode)}-warmup-{warm_key}-{i}", area, mode)
+                    print(f"# {w.key:10s} warm-up with {warm_key}: wall {_fmt(r.wall)} s"
+                          + ("" if r.ok else f" (FAILED: {r.error})"), flush=True)
+                # Repetitions are interleaved (A B C A B C ...) so that drift in
+                # machine load affects every server alike.
+                for i in range(args.repeat):
+                    for skey, s in in_mode.items():
+                        if preflight_err[skey]:
+                            continue
+                        tag = f"{wkey0}{''.join(mode)}-{skey}-{i}"
+                        r = run_one(s, w, src, files, workdir, args.timeout, tag, area, mode)
+                        runs_by_server[skey].append(r)
+                        state = "ok" if r.ok else f"FAILED ({r.error}; logs: {workdir/'logs'/tag}-*.log)"
+                        line = (f"{wkey:10s} {s.key:10s} run {i + 1}/{args.repeat}: "
+                                f"wall {_fmt(r.wall)} s, cpu {_fmt(r.cpu)} s "
+                                f"(usr {_fmt(r.cpu_user)} sys {_fmt(r.cpu_sys)}), "
+                                f"rss {_fmt(r.rss_mb, 1)} MB, client cpu {_fmt(r.client_cpu)} s, "
+                                f"files {r.files}/{r.expected} — {state}")
+                        run_lines.append(line)
+                        print("# " + line, flush=True)
+                for skey, runs in runs_by_server.items():
+                    if runs:
+                        results[wkey][skey] = summarize(runs)
+                results[wkey] = {k: results[wkey][k] for k in in_mode if k in results[wkey]}
     except KeyboardInterrupt:
         print("# interrupted; reporting what was measured", file=sys.stderr)
     finally:
@@ -903,6 +916,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     if "fastscp" in servers:
         fastscp_desc = ("`" + " ".join(servers["fastscp"].argv(Path("DIR"), 0)[:-3]) + "`"
                         + (f" with {servers['fastscp'].env}" if servers["fastscp"].env else "")
+                        + (f"; output modes {', '.join(repr(m) for m in modes)} given to DCMTK and fastscp"
+                           if modes != [""] else "")
                         + f", tree {_version(['git', '-C', str(REPO), 'describe', '--always', '--dirty'])}")
     else:
         fastscp_desc = "not run"
@@ -927,7 +942,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         "- wall = storescu start → exit; CPU = user+sys of the server process tree "
         "during the transfer; peak RSS = VmHWM of the server process (whole lifetime)",
     ]
-    table = render(results, wls, servers, meta)
+    table = render(results, shown, servers, meta)
     print()
     print(table)
     args.results.parent.mkdir(parents=True, exist_ok=True)

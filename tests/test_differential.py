@@ -150,14 +150,23 @@ def write_crafted_files(directory, transfer_syntax, count=2):
     return paths
 
 
-def _pynetdicom_send(port, paths, transfer_syntax):
+def _pynetdicom_send(port, paths, transfer_syntax=None):
+    """pynetdicom sends the files' bytes as stored; the statuses.  Proposed:
+    Secondary Capture in ``transfer_syntax``, or (None) each file's own SOP
+    class and transfer syntax."""
     import pynetdicom._config
+    from pydicom import dcmread
     from pynetdicom import AE
     old = pynetdicom._config.STORE_SEND_CHUNKED_DATASET
     pynetdicom._config.STORE_SEND_CHUNKED_DATASET = True
     try:
         ae = AE()
-        ae.add_requested_context("1.2.840.10008.5.1.4.1.1.7", transfer_syntax)
+        if transfer_syntax is not None:
+            ae.add_requested_context("1.2.840.10008.5.1.4.1.1.7", transfer_syntax)
+        else:
+            for p in paths:
+                ds = dcmread(p, stop_before_pixels=True)
+                ae.add_requested_context(ds.SOPClassUID, [ds.file_meta.TransferSyntaxUID])
         assoc = ae.associate("127.0.0.1", port)
         assert assoc.is_established
         statuses = [assoc.send_c_store(str(p)).Status for p in paths]

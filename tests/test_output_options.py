@@ -187,6 +187,12 @@ WRITER_OPTIONS = [
     {"undefined_lengths": True, "group_length": "remove", "write_file_meta": False},
     {"padding": (16, 8)}, {"padding": (64, 6), "undefined_lengths": True, "group_length": "create"},
     {"convert_un": True}, {"new_vrs": False}, {"convert_un": True, "new_vrs": False, "padding": (32, 4)},
+    # +te / +tb / +ti: converted while streaming
+    {"output_transfer_syntax": ExplicitVRLittleEndian}, {"output_transfer_syntax": ExplicitVRBigEndian},
+    {"output_transfer_syntax": ImplicitVRLittleEndian},
+    {"output_transfer_syntax": ExplicitVRBigEndian, "undefined_lengths": True, "group_length": "create"},
+    {"output_transfer_syntax": ImplicitVRLittleEndian, "padding": (16, 8), "group_length": "remove"},
+    {"output_transfer_syntax": ExplicitVRLittleEndian, "convert_un": True, "new_vrs": False},
 ]
 
 
@@ -241,9 +247,12 @@ _MEMORY_SCRIPT = textwrap.dedent("""
     seq_head = e.el(0x00540016, "SQ", b"", length=0xFFFFFFFF) + e.tag(0xFFFEE000) + b"\\xff\\xff\\xff\\xff"
     seq_tail = e.tag(0xFFFEE00D) + b"\\0\\0\\0\\0" + e.tag(0xFFFEE0DD) + b"\\0\\0\\0\\0"
     fd = os.open(os.devnull, os.O_WRONLY)
-    w = W.DatasetWriter(fd, ts, calling_ae_title="A", implementation_class_uid="1.2",
-                        implementation_version_name="X", command_sop_class_uid=CT,
-                        command_sop_instance_uid="1.2.3", **kw)
+    cls = W.DatasetWriter
+    if kw.get("output_transfer_syntax") == "1.2.840.10008.1.2.1.99":
+        from fastscp.deflate import DeflatedWriter as cls    # +td: temporary file, deflated at the end
+    w = cls(fd, ts, calling_ae_title="A", implementation_class_uid="1.2",
+            implementation_version_name="X", command_sop_class_uid=CT,
+            command_sop_instance_uid="1.2.3", **kw)
     chunk = memoryview(bytes(1 << 20))
     small = memoryview(bytes(16372))
     def feed(n):
@@ -260,13 +269,18 @@ _MEMORY_SCRIPT = textwrap.dedent("""
     feed(size)
     res = w.finish()
     os.close(fd)
-    print(json.dumps({"base": base, "peak": hwm(), "written": res["bytes_written"]}))
+    print(json.dumps({"base": base, "peak": hwm(), "written": res["bytes_written"],
+                      "received": w.bytes_received}))
 """)
 
 
+CONVERTING_WRITER_OPTIONS = [kw for kw in WRITER_OPTIONS if "output_transfer_syntax" in kw]
 MEMORY_CASES = ([(kw, "1.2.840.10008.1.2.1") for kw in WRITER_OPTIONS]
                 + [(kw, ts) for ts in ("1.2.840.10008.1.2", "1.2.840.10008.1.2.2")
-                   for kw in WRITER_OPTIONS[:1] + WRITER_OPTIONS[3:5] + WRITER_OPTIONS[-3:]])
+                   for kw in WRITER_OPTIONS[:1] + WRITER_OPTIONS[3:5] + WRITER_OPTIONS[10:13]
+                   + CONVERTING_WRITER_OPTIONS]
+                + [({"output_transfer_syntax": "1.2.840.10008.1.2.1.99"}, ts)
+                   for ts in ("1.2.840.10008.1.2", "1.2.840.10008.1.2.2")])
 
 
 @pytest.mark.parametrize("kw,ts", MEMORY_CASES,
@@ -280,7 +294,9 @@ def test_memory_bounded_300mb(kw, ts):
     assert r.returncode == 0, r.stderr
     m = json.loads(r.stdout)
     print(m)
-    assert m["written"] > 400 * 1024 * 1024
+    assert m["received"] > 400 * 1024 * 1024
+    if kw.get("output_transfer_syntax") != "1.2.840.10008.1.2.1.99":   # zeros deflate to little
+        assert m["written"] > 400 * 1024 * 1024
     assert m["peak"] <= 64 * 1024, m
     assert m["peak"] - m["base"] < 8 * 1024, m
 
@@ -371,3 +387,96 @@ def test_deflated_objects(spawn, tmp_path, options):
         assert size % _file_pad(options) == 0, name
         rd, od = (_strip_file_padding(zlib.decompress(d, -15)) for d in (rd, od))
         assert rd == od, name
+
+
+# -- output transfer syntax (+te/+tb/+ti/+td): converted while streaming ------------
+
+#: pydicom's test files with private elements that pydicom's private dictionary
+#: knows and DCMTK's does not (AGFA group 0019, GEMS_HELIOS_01): received in
+#: implicit VR and written in explicit VR, fastscp names their VR, storescp UN
+PRIVATE_VR_DEVIATIONS = ("CR.1.3.6.1.4.1.5962.1.1.0.0.0.1196527414.5534.0.",
+                         "CT.1.3.6.1.4.1.5962.1.1.0.0.0.1196530851.28319.0.9")
+
+CONVERTING = [("+te",), ("+tb",), ("+ti",), ("+td",)]
+CONVERTING_COMBINED = [("+tb", "-e", "+g"), ("+ti", "-e", "-g"), ("+te", "+p", "16", "8"),
+                       ("+tb", "-u"), ("+td", "+cl", "1", "-e"), ("+ti", "+uc"), ("+tb", "+uc", "-F")]
+CONVERT_CASES = ([(o, x) for o in CONVERTING for x in ("-xe", "-xi", "-xb")]
+                 + [(o, x) for o in CONVERTING_COMBINED for x in ("-xi", "-xb")])
+
+
+@pytest.mark.parametrize("options,proposal", CONVERT_CASES,
+                         ids=lambda v: " ".join(v) if isinstance(v, tuple) else v)
+def test_converting_pydicom_files(spawn, tmp_path, options, proposal):
+    files = _pydicom_test_files()
+    ref_dir, our_dir = _send_both(spawn, tmp_path, files, options, [proposal])
+    tolerate = ()
+    if proposal == "-xi":
+        tolerate = (PRIVATE_SQ_DEVIATION,) + PRIVATE_VR_DEVIATIONS
+    assert _compare_dirs(ref_dir, our_dir, with_meta="-F" not in options, tolerate=tolerate,
+                         file_pad=_file_pad(options)) >= 12
+
+
+CONVERTING_CRAFTED = [(o, ts) for o in CONVERTING + [("+tb", "-e", "+g"), ("+ti", "+p", "16", "8"), ("+te", "-u")]
+                      for ts in (ImplicitVRLittleEndian, ExplicitVRLittleEndian, ExplicitVRBigEndian)]
+
+
+@pytest.mark.parametrize("options,transfer_syntax", CONVERTING_CRAFTED,
+                         ids=lambda v: " ".join(v) if isinstance(v, tuple) else v)
+def test_converting_crafted_objects(spawn, tmp_path, options, transfer_syntax):
+    """Undefined lengths, wrong group lengths, odd values, private elements,
+    converted to each output syntax from each input syntax."""
+    test_crafted_objects_sent_as_stored(spawn, tmp_path, options, transfer_syntax)
+
+
+@pytest.mark.parametrize("options", [("+te",), ("+tb",), ("+ti",), ("+td",), ("+td", "+cl", "0")], ids=" ".join)
+@pytest.mark.parametrize("transfer_syntax", [ExplicitVRLittleEndian, ExplicitVRBigEndian])
+def test_converting_un_and_new_vrs(spawn, tmp_path, options, transfer_syntax):
+    """Every newer VR, UN of known/unknown/private tags: byte order and VR
+    letters of the output syntax."""
+    test_un_and_new_vrs(spawn, tmp_path, options, transfer_syntax)
+
+
+@pytest.mark.parametrize("options", [("+te",), ("+tb",), ("+ti",), ("+te", "-e", "+g")], ids=" ".join)
+def test_deflated_objects_converted(spawn, tmp_path, options):
+    """Received deflated, stored in another syntax (inflated as they arrive)."""
+    import pydicom.data
+    base = Path(pydicom.data.__file__).parent / "test_files"
+    files = [base / "CT_small.dcm", base / "image_dfl.dcm"]
+    ref_dir, our_dir = _send_both(spawn, tmp_path, files, ("+xd", *options), ["-xd"])
+    assert _compare_dirs(ref_dir, our_dir) == len(files)
+
+
+def _compressed_files():
+    import pydicom.data
+    base = Path(pydicom.data.__file__).parent / "test_files"
+    return [base / "JPEG2000.dcm", base / "MR_small.dcm", base / "JPEG2000.dcm", base / "SC_rgb_rle.dcm"]
+
+
+@pytest.mark.parametrize("options", [("+te",), ("+tb",), ("+ti",), ("+td",)], ids=" ".join)
+def test_encapsulated_objects_cannot_be_converted(spawn, tmp_path, options):
+    """Compressed objects (accepted through a profile) with an uncompressed
+    output syntax: storescp answers 0xA700 and stores nothing; the
+    association goes on (the next object is stored)."""
+    files = _compressed_files()
+    results = {}
+    for kind in ("dcmtk", "fastscp"):
+        out = tmp_path / kind
+        out.mkdir()
+        proc = spawn(kind, out, *options, "-xf", "/etc/dcmtk/storescp.cfg", "Default")
+        results[kind] = _pynetdicom_send(proc.port, files)
+        proc.stop()
+    assert results["fastscp"] == results["dcmtk"] == [0xA700, 0, 0xA700, 0xA700]
+    assert _compare_dirs(tmp_path / "dcmtk", tmp_path / "fastscp") == 1
+    assert not [p for p in (tmp_path / "fastscp").iterdir() if not p.name.startswith("MR.")]
+
+
+def test_ignore_never_converts(spawn, tmp_path):
+    """--ignore: nothing is written, so nothing fails to convert (storescp: status 0)."""
+    files = _compressed_files()
+    for kind in ("dcmtk", "fastscp"):
+        out = tmp_path / kind
+        out.mkdir()
+        proc = spawn(kind, out, "+te", "--ignore", "-xf", "/etc/dcmtk/storescp.cfg", "Default")
+        assert _pynetdicom_send(proc.port, files) == [0, 0, 0, 0], kind
+        proc.stop()
+        assert not list(out.iterdir())

@@ -102,6 +102,21 @@ Output options (storescp's, each checked by differential tests,
   * ``new_vrs=False`` (``-u``): UN UT UC UR OF OD OL OV SV UV are written as
     ``OB`` (value unchanged; in big endian the binary ones are swapped to
     little endian, since storescp writes its host-order value as bytes).
+  * ``output_transfer_syntax`` (``+te``/``+tb``/``+ti``; ``+td`` is
+    ``fastscp.deflate``, which feeds this writer explicit VR little endian):
+    the data set is read in the received syntax and written in this one,
+    element by element.  Implicit VR input gets its VRs from the dictionary
+    (as above, and in explicit output the VR letters are visible: dcmdata's
+    choices for ambiguous dictionary VRs are reproduced -- pixel padding,
+    smallest/largest pixel values, LUT descriptors ... are SS when the same
+    item's PixelRepresentation, read before, is 1, otherwise US; waveform
+    data OB when WaveformBitsAllocated is 8, otherwise OW (OB without it);
+    pixel and overlay data OW; curve, audio and other 'OB or OW' data OB;
+    LUT data OW).  Binary values are byte-swapped by their VR's unit (US SS
+    OW AT: 2; UL SL FL OF OL: 4; FD OD SV UV OV: 8) when the byte order
+    changes; OB, UN and text are copied.  Encapsulated pixel data cannot be
+    converted (storescp has no codecs here): ``OutputError``, which the
+    server answers with 0xA700 and no file, as storescp does.
   * ``bit_preserving`` (``+B``) excludes all of these (the CLI refuses them,
     as storescp does, except ``-F``, ``-uc``/``+uc`` and ``-p``).
 
@@ -131,7 +146,7 @@ from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE
 import os
 import uuid
 
-from fastscp.errors import DatasetError
+from fastscp.errors import DatasetError, OutputError
 from fastscp import _dictionary
 
 __all__ = ["DatasetSink", "DiscardSink", "DatasetWriter"]
@@ -142,9 +157,10 @@ DEF RESERVE = 4096              # room for the file meta in front of the buffer
 DEF DIRECT_MIN = 65536          # values chunks this large bypass the buffer
 DEF MAX_FRAMES = 130            # dataset + 64 levels of sequence/item
 DEF PICK_CAP = 1024
-DEF NPICK = 9          # 6 top-level attributes, first SOP class/instance UID at any depth, private creator
+DEF NPICK = 10         # 6 top-level attributes, first SOP class/instance UID at any depth, private creator, US value
 DEF MAX_CREATORS = 256  # private creators remembered (implicit VR), all open items together
 DEF PICK_CREATOR = 8
+DEF PICK_US = 9         # PixelRepresentation / WaveformBitsAllocated of the current item
 
 cdef enum:
     ST_HEADER = 0
@@ -183,7 +199,9 @@ cdef uint32_t UNDEF = 0xFFFFFFFF
 cdef int64_t NO_LIMIT = 0x7FFFFFFFFFFFFFFF
 
 cdef uint32_t[NPICK] PICK_TAGS
-PICK_TAGS[:] = [0x00080005, 0x00080016, 0x00080018, 0x00080060, 0x00100010, 0x0020000D, 0, 0, 0]
+PICK_TAGS[:] = [0x00080005, 0x00080016, 0x00080018, 0x00080060, 0x00100010, 0x0020000D, 0, 0, 0, 0]
+cdef uint32_t TAG_PIXEL_REPRESENTATION = 0x00280103
+cdef uint32_t TAG_WAVEFORM_BITS = 0x54001004
 
 PRIVATE_SOP_CLASS = b"1.2.276.0.7230010.3.1.0.1"
 
@@ -343,6 +361,45 @@ cdef inline int dict_vr(uint32_t tag) noexcept nogil:
 
 assert _dictionary.VR_CODE["LO"] == 11
 
+cdef int VR_US = _dictionary.VR_CODE["US"]
+cdef int VR_SS = _dictionary.VR_CODE["SS"]
+
+
+cdef inline bint pixel_value_tag(uint32_t tag) noexcept nogil:
+    """Tags whose dictionary VR 'US or SS' follows the item's PixelRepresentation
+    (as dcmdata resolves them; other 'US or SS' tags stay US)."""
+    return (tag == 0x00189810 or tag == 0x00280106 or tag == 0x00280107 or tag == 0x00280108
+            or tag == 0x00280109 or tag == 0x00280120 or tag == 0x00280121 or tag == 0x00283002
+            or tag == 0x00409211 or tag == 0x00409216 or tag == 0x00603004 or tag == 0x00603006)
+
+
+cdef inline bint waveform_tag(uint32_t tag) noexcept nogil:
+    """Tags whose dictionary VR 'OB or OW' follows the item's WaveformBitsAllocated."""
+    return tag == 0x54000110 or tag == 0x54000112 or tag == 0x5400100A or tag == 0x54001010
+
+
+cdef inline int resolve_vr(Frame* f, uint32_t tag, int vr) noexcept nogil:
+    """A dictionary VR as storescp (dcmdata) writes it for an element read
+    without a VR.  The tables map 'US or SS' to US and every 'OB or OW' to OW;
+    dcmdata makes pixel padding/smallest/largest values, LUT descriptors ... SS
+    when the same item's PixelRepresentation (read before) is 1, waveform data
+    OB when WaveformBitsAllocated is 8 (otherwise OW; OB when absent), and the
+    other 'OB or OW' elements -- except pixel and overlay data -- OB."""
+    cdef uint32_t grp
+    if vr == VR_US:
+        if f.pixel_rep == 1 and pixel_value_tag(tag):
+            return VR_SS
+        return vr
+    if vr != VR_OW:
+        return vr
+    grp = tag >> 16
+    if waveform_tag(tag):
+        return VR_OW if f.wave_bits >= 0 and f.wave_bits != 8 else VR_OB
+    if (tag == 0x00143050 or tag == 0x00143070 or ((grp & 0xFF00) == 0x5000 and ((tag & 0xFFFF) == 0x200C
+            or (tag & 0xFFFF) == 0x3000)) or ((grp & 0xFF00) == 0x7F00 and grp != 0x7FE0 and (tag & 0xFFFF) == 0x0010)):
+        return VR_OB
+    return vr
+
 
 def _vr_for_tag(tag):
     """The VR the writer uses for ``tag`` in implicit VR (for tests)."""
@@ -453,6 +510,24 @@ def _build_meta(bytes sop_class, bytes sop_instance, str transfer_syntax, str im
     return b"\0" * 128 + b"DICM" + struct.pack("<HH2sHI", 2, 0, b"UL", 4, len(b)) + b
 
 
+def _encoding(str ts, bint bit_preserving):
+    """(implicit VR, big endian) of the data set encoding of a transfer syntax
+    the stream writer reads or writes."""
+    if ts == TS_IMPLICIT_LE:
+        return True, False
+    if ts == TS_EXPLICIT_BE:
+        return False, True
+    if ts == TS_DEFLATED:
+        if not bit_preserving:
+            raise NotImplementedError(
+                "deflated explicit VR little endian is handled by fastscp.deflate, not the stream writer")
+        return False, False
+    if ts == TS_EXPLICIT_LE or ts.startswith("1.2.840.10008.1.2.") or bit_preserving:
+        # explicit VR LE and every encapsulated (compressed) syntax
+        return False, False
+    raise NotImplementedError(f"transfer syntax {ts!r} is not supported by the stream writer")
+
+
 # ---------------------------------------------------------------- sinks
 cdef class DatasetSink:
     """Receives the data set fragments of one C-STORE, in order."""
@@ -494,6 +569,8 @@ ctypedef struct Frame:
     int64_t content_start  # output position of the first content byte
     uint32_t last_tag
     int cr_start           # first private creator entry of this item
+    int pixel_rep          # this item's PixelRepresentation (-1: none yet)
+    int wave_bits          # this item's WaveformBitsAllocated (-1: none yet)
     bint gl_active
     uint32_t gl_group
     int64_t gl_pos         # output position of the group length value
@@ -508,7 +585,10 @@ cdef class DatasetWriter(DatasetSink):
     """
 
     cdef int fd
-    cdef bint implicit, be, bitpres, write_meta
+    cdef bint in_implicit, in_be      # how the data set arrives
+    cdef bint out_implicit, out_be    # how it is written
+    cdef bint encaps_ok           # encapsulated pixel data can be written (output syntax = input syntax)
+    cdef bint bitpres, write_meta
     cdef int gl_mode              # GL_RECALC / GL_CREATE / GL_REMOVE
     cdef bint undef_out           # sequences and items with undefined lengths (-e)
     cdef int64_t file_pad, item_pad   # +p f i (0: none)
@@ -555,22 +635,26 @@ cdef class DatasetWriter(DatasetSink):
     cdef int cr_top
     cdef uint16_t v_cr_group
     cdef uint8_t v_cr_block
+    cdef bint v_src_be            # byte order of the current value as received
+    cdef uint32_t v_us_tag        # the tag PICK_US collects
 
     def __cinit__(self):
         self.mem = NULL
 
-    def __init__(self, int fd, str transfer_syntax, *, str calling_ae_title,
+    def __init__(self, int fd, transfer_syntax, *, str calling_ae_title,
                  str implementation_class_uid, str implementation_version_name,
                  str command_sop_class_uid, str command_sop_instance_uid,
                  bint bit_preserving=False, bint write_file_meta=True,
                  str group_length="recalc", bint undefined_lengths=False,
                  padding=None, bint convert_un=False, bint new_vrs=True,
-                 str meta_transfer_syntax=None):
+                 output_transfer_syntax=None, meta_transfer_syntax=None):
         if self.mem != NULL:
             raise RuntimeError("DatasetWriter cannot be re-initialised")
         self.fd = fd
         # the transfer syntax named in the file meta (DeflatedWriter: the deflated one)
-        self.transfer_syntax = meta_transfer_syntax or transfer_syntax
+        self.transfer_syntax = None if meta_transfer_syntax is None else str(meta_transfer_syntax)
+        if output_transfer_syntax is not None:
+            output_transfer_syntax = str(output_transfer_syntax)
         self.calling_ae = calling_ae_title
         self.impl_uid = implementation_class_uid
         self.impl_version = implementation_version_name
@@ -597,23 +681,18 @@ cdef class DatasetWriter(DatasetSink):
             if (self.file_pad & 1) or (self.item_pad & 1):
                 # storescp (dcmdata) refuses odd padding lengths and then writes no padding at all
                 self.file_pad = self.item_pad = 0
-        ts = transfer_syntax.rstrip("\0 ")
-        if ts == TS_IMPLICIT_LE:
-            self.implicit, self.be = True, False
-        elif ts == TS_EXPLICIT_BE:
-            self.implicit, self.be = False, True
-        elif ts == TS_DEFLATED:
-            if not bit_preserving:
-                raise NotImplementedError(
-                    "deflated explicit VR little endian is not supported yet by the stream writer")
-            self.implicit, self.be = False, False
-        elif ts == TS_EXPLICIT_LE or ts.startswith("1.2.840.10008.1.2."):
-            # explicit VR LE and every encapsulated (compressed) syntax
-            self.implicit, self.be = False, False
-        elif bit_preserving:
-            self.implicit, self.be = False, False
-        else:
-            raise NotImplementedError(f"transfer syntax {transfer_syntax!r} is not supported by the stream writer")
+        transfer_syntax = str(transfer_syntax)
+        in_ts = transfer_syntax.rstrip("\0 ")
+        out_ts = (output_transfer_syntax or transfer_syntax).rstrip("\0 ")
+        if bit_preserving and out_ts != in_ts:
+            raise ValueError("bit preserving mode cannot change the transfer syntax")
+        self.in_implicit, self.in_be = _encoding(in_ts, bit_preserving)
+        self.out_implicit, self.out_be = _encoding(out_ts, bit_preserving)
+        # encapsulated pixel data only stays encapsulated (storescp cannot
+        # decompress or compress: such an object fails under +te/+tb/+ti/+td)
+        self.encaps_ok = out_ts == in_ts
+        if meta_transfer_syntax is None:
+            self.transfer_syntax = output_transfer_syntax or transfer_syntax
         self.mem = <uint8_t*>malloc(RESERVE + OBUF_SIZE)
         if self.mem == NULL:
             raise MemoryError()
@@ -646,11 +725,13 @@ cdef class DatasetWriter(DatasetSink):
         memset(&self.frames[0], 0, sizeof(Frame))
         self.frames[0].kind = K_DATASET
         self.frames[0].undefined = True
-        self.frames[0].implicit = self.implicit
+        self.frames[0].implicit = self.in_implicit
         self.frames[0].end = NO_LIMIT
         self.frames[0].limit = NO_LIMIT
         self.frames[0].len_pos = -1
         self.frames[0].last_tag = 0
+        self.frames[0].pixel_rep = -1
+        self.frames[0].wave_bits = -1
         if not self.write_meta:
             self.meta_resolved = True
         elif self.bitpres:
@@ -776,11 +857,11 @@ cdef class DatasetWriter(DatasetSink):
         if size == 2:
             if value > 0xFFFF:
                 raise DatasetError("value too long for a 16-bit length field")
-            wr16(b, <uint32_t>value, self.be)
+            wr16(b, <uint32_t>value, self.out_be)
         else:
             if value >= 0xFFFFFFFF:
                 raise DatasetError("sequence/item longer than 4 GiB")
-            wr32(b, <uint32_t>value, self.be)
+            wr32(b, <uint32_t>value, self.out_be)
         return self.patch(pos, b, size)
 
     # ------------------------------------------------------------ framing
@@ -792,21 +873,21 @@ cdef class DatasetWriter(DatasetSink):
         whole becomes a multiple of ``multiple`` (none if it is one already)."""
         cdef uint8_t* o
         cdef int64_t pad
-        cdef int hdr = 8 if self.implicit else 12
+        cdef int hdr = 8 if self.out_implicit else 12
         if length % multiple == 0:
             return 0
         pad = (multiple - (length + hdr) % multiple) % multiple
         o = self.out_reserve(hdr)
-        wr16(o, 0xFFFC, self.be)
-        wr16(o + 2, 0xFFFC, self.be)
-        if self.implicit:
-            wr32(o + 4, <uint32_t>pad, self.be)
+        wr16(o, 0xFFFC, self.out_be)
+        wr16(o + 2, 0xFFFC, self.out_be)
+        if self.out_implicit:
+            wr32(o + 4, <uint32_t>pad, self.out_be)
         else:
             o[4] = b'O'
             o[5] = b'B'
             o[6] = 0
             o[7] = 0
-            wr32(o + 8, <uint32_t>pad, self.be)
+            wr32(o + 8, <uint32_t>pad, self.out_be)
         self.out_fill(0, pad)
         return 0
 
@@ -814,18 +895,18 @@ cdef class DatasetWriter(DatasetSink):
         """+g: a group length element (value patched at group end) in front of the group."""
         cdef uint8_t* o
         cdef int64_t pos
-        if self.implicit:
+        if self.out_implicit:
             o = self.out_reserve(12)
-            wr16(o, grp, self.be)
-            wr16(o + 2, 0, self.be)
-            wr32(o + 4, 4, self.be)
+            wr16(o, grp, self.out_be)
+            wr16(o + 2, 0, self.out_be)
+            wr32(o + 4, 4, self.out_be)
         else:
             o = self.out_reserve(12)
-            wr16(o, grp, self.be)
-            wr16(o + 2, 0, self.be)
+            wr16(o, grp, self.out_be)
+            wr16(o + 2, 0, self.out_be)
             o[4] = b'U'
             o[5] = b'L'
-            wr16(o + 6, 4, self.be)
+            wr16(o + 6, 4, self.out_be)
         memset(o + 8, 0, 4)
         pos = self.out_pos() - 4
         f.gl_active = not f.suppressed
@@ -862,6 +943,8 @@ cdef class DatasetWriter(DatasetSink):
         f.content_start = self.out_pos()
         f.last_tag = 0
         f.cr_start = self.cr_top
+        f.pixel_rep = -1
+        f.wave_bits = -1
         f.gl_active = False
         if dropped and self.suppress_depth < 0:
             self.suppress = True
@@ -878,9 +961,9 @@ cdef class DatasetWriter(DatasetSink):
         if self.undef_out and (f.kind == K_SEQ or f.kind == K_ITEM):
             # -e: item / sequence delimitation item
             o = self.out_reserve(8)
-            wr16(o, 0xFFFE, self.be)
-            wr16(o + 2, 0xE00D if f.kind == K_ITEM else 0xE0DD, self.be)
-            wr32(o + 4, 0, self.be)
+            wr16(o, 0xFFFE, self.out_be)
+            wr16(o + 2, 0xE00D if f.kind == K_ITEM else 0xE0DD, self.out_be)
+            wr32(o + 4, 0, self.out_be)
         elif not f.suppressed and f.len_pos >= 0:
             self.patch_len(f.len_pos, 4, self.out_pos() - f.content_start)
         if self.depth == self.suppress_depth:
@@ -905,7 +988,7 @@ cdef class DatasetWriter(DatasetSink):
     cdef int on_header(self, const uint8_t* h, int hsize) except -1:
         cdef Frame* f = &self.frames[self.depth]
         cdef bint imp = f.implicit
-        cdef bint be = self.be and not imp
+        cdef bint be = self.in_be and not imp
         cdef uint32_t tag = (<uint32_t>rd16(h, be) << 16) | rd16(h + 2, be)
         cdef uint32_t grp = tag >> 16
         cdef uint32_t length
@@ -927,8 +1010,8 @@ cdef class DatasetWriter(DatasetSink):
         if f.kind == K_SEQ:
             if tag == TAG_ITEM:
                 o = self.out_reserve(8)
-                put_tag(o, tag, self.be)
-                wr32(o + 4, UNDEF if self.undef_out else 0, self.be)
+                put_tag(o, tag, self.out_be)
+                wr32(o + 4, UNDEF if self.undef_out else 0, self.out_be)
                 pos = -1 if self.undef_out else self.out_pos() - 4
                 if not undefined and self.in_pos + <int64_t>length > f.limit:
                     self.err("item length overruns its sequence")
@@ -949,14 +1032,14 @@ cdef class DatasetWriter(DatasetSink):
                 if self.in_pos + <int64_t>length > f.limit:
                     self.err("pixel data fragment overruns its item")
                 o = self.out_reserve(8)
-                put_tag(o, tag, self.be)
-                wr32(o + 4, length + (length & 1), self.be)
+                put_tag(o, tag, self.out_be)
+                wr32(o + 4, length + (length & 1), self.out_be)
                 self.start_value(VM_RAW, length, 0, (length & 1) != 0, -1, 0)
                 return 0
             if tag == TAG_SEQ_DELIM:
                 o = self.out_reserve(8)
-                put_tag(o, tag, self.be)
-                wr32(o + 4, 0, self.be)
+                put_tag(o, tag, self.out_be)
+                wr32(o + 4, 0, self.out_be)
                 self.close_frame()
                 return self.check_ends()
             self.err(f"expected a pixel data fragment, found tag ({grp:04X},{tag & 0xFFFF:04X})")
@@ -1005,7 +1088,7 @@ cdef class DatasetWriter(DatasetSink):
                     imp = True
             elif undefined and vr != VR_SQ:
                 if vr == VR_UN:
-                    if self.be:
+                    if self.in_be:
                         self.err("UN with undefined length in big endian is not supported")
                     vr = VR_SQ
                     imp = True          # content is implicit VR little endian
@@ -1017,18 +1100,21 @@ cdef class DatasetWriter(DatasetSink):
         if dropped and (vr == -1 or vr == VR_SQ):
             self.suppress = True        # the header is not written either (push records the depth)
         if vr == -1:
+            if not self.encaps_ok and not self.suppress:
+                raise OutputError("encapsulated pixel data cannot be written in transfer syntax "
+                                  + self.transfer_syntax)
             # encapsulated pixel data: header as received (explicit) or implicit
-            if self.implicit:
+            if self.out_implicit:
                 o = self.out_reserve(8)
-                put_tag(o, tag, self.be)
-                wr32(o + 4, UNDEF, self.be)
+                put_tag(o, tag, self.out_be)
+                wr32(o + 4, UNDEF, self.out_be)
             else:
                 o = self.out_reserve(12)
-                put_tag(o, tag, self.be)
+                put_tag(o, tag, self.out_be)
                 o[4] = b'O'     # storescp writes encapsulated pixel data as OB
                 o[5] = b'B'
                 o[6] = 0; o[7] = 0
-                wr32(o + 8, UNDEF, self.be)
+                wr32(o + 8, UNDEF, self.out_be)
             self.push(K_ENCAPS, True, 0, imp, dropped, -1)
             return 0
 
@@ -1091,11 +1177,13 @@ cdef class DatasetWriter(DatasetSink):
             self.start_value(VM_UI, length, 0, False, pos, 0)
         else:
             unit = 0
-            if self.be and VR_UNIT[vr]:
-                # storescp holds values in host (little endian) order: values read as
-                # little endian (implicit VR content, UN) and written big endian, or
-                # read big endian and written as OB (-u), change their byte order
-                if (imp or from_un) != (self.old_vrs and VR_NEW[vr]):
+            if VR_UNIT[vr]:
+                # storescp holds binary values in host (little endian) order and
+                # writes them in the output byte order -- except VRs written as
+                # OB (-u), whose host-order bytes go out as they are.  The input
+                # order: little endian for implicit VR content and UN values.
+                if ((self.in_be and not (imp or from_un))
+                        != (self.out_be and not (self.old_vrs and VR_NEW[vr]))):
                     unit = VR_UNIT[vr]
             if vr == VR_OW:
                 # storescp keeps odd-length OW odd
@@ -1110,6 +1198,11 @@ cdef class DatasetWriter(DatasetSink):
                     if not self.pick_seen[i]:
                         pick = i
                     break
+        if (tag == TAG_PIXEL_REPRESENTATION or tag == TAG_WAVEFORM_BITS) and cls == C_BIN and not dropped:
+            # decides the VR of some later elements of this item (resolve_vr)
+            pick = PICK_US
+            self.v_us_tag = tag
+            self.v_src_be = self.in_be and not (imp or from_un)
         if (imp or self.convert_un) and (grp & 1) and 0x10 <= (tag & 0xFFFF) <= 0xFF and not dropped:
             pick = PICK_CREATOR
             self.v_cr_group = grp
@@ -1131,35 +1224,35 @@ cdef class DatasetWriter(DatasetSink):
                         return private_vr(self.cr_id[i], grp, tag & 0xFFFF)
                     return VR_UN
             return VR_UN
-        return dict_vr(tag)
+        return resolve_vr(f, tag, dict_vr(tag))
 
     cdef int64_t write_header(self, const uint8_t* h, uint32_t tag, int vr, int64_t length) except -2:
         """Write an element header in the output encoding; return the position of its length field."""
         cdef uint8_t* o
         cdef int64_t pos
-        if self.implicit:
+        if self.out_implicit:
             o = self.out_reserve(8)
-            put_tag(o, tag, self.be)
-            wr32(o + 4, <uint32_t>length, self.be)
+            put_tag(o, tag, self.out_be)
+            wr32(o + 4, <uint32_t>length, self.out_be)
             return self.out_pos() - 4
         if self.old_vrs and VR_NEW[vr]:
             vr = VR_OB              # -u
         if VR_LONG[vr]:
             o = self.out_reserve(12)
-            put_tag(o, tag, self.be)
+            put_tag(o, tag, self.out_be)
             o[4] = VR_CHARS[vr][0]
             o[5] = VR_CHARS[vr][1]
             o[6] = 0
             o[7] = 0
-            wr32(o + 8, <uint32_t>length, self.be)
+            wr32(o + 8, <uint32_t>length, self.out_be)
             return self.out_pos() - 4
         if length > 0xFFFF:
             self.err(f"value of ({tag >> 16:04X},{tag & 0xFFFF:04X}) too long for VR {_dictionary.VRS[vr]}")
         o = self.out_reserve(8)
-        put_tag(o, tag, self.be)
+        put_tag(o, tag, self.out_be)
         o[4] = VR_CHARS[vr][0]
         o[5] = VR_CHARS[vr][1]
-        wr16(o + 6, <uint32_t>length, self.be)
+        wr16(o + 6, <uint32_t>length, self.out_be)
         return -(self.out_pos() - 2) - 10   # encoded: 2-byte length field
 
     cdef int start_value(self, int mode, int64_t length, int64_t skip, bint pad, int64_t len_pos,
@@ -1215,6 +1308,11 @@ cdef class DatasetWriter(DatasetSink):
         self.state = ST_HEADER
         if self.v_pick == PICK_CREATOR:
             self.add_creator()
+        elif self.v_pick == PICK_US and self.pick_len[PICK_US] >= 2:
+            if self.v_us_tag == TAG_PIXEL_REPRESENTATION:
+                self.frames[self.depth].pixel_rep = rd16(self.picks[PICK_US], self.v_src_be)
+            else:
+                self.frames[self.depth].wave_bits = rd16(self.picks[PICK_US], self.v_src_be)
         self.v_pick = -1
         return self.check_ends()
 
@@ -1398,7 +1496,7 @@ cdef class DatasetWriter(DatasetSink):
         cdef int code
         if imp:
             return 8
-        if self.be:
+        if self.in_be:
             if h[0] == 0xFF and h[1] == 0xFE:
                 return 8
         elif h[0] == 0xFE and h[1] == 0xFF:

@@ -13,6 +13,7 @@ import sys
 from typing import List, Optional, Sequence
 
 from . import options as opts
+from . import uids
 from .config import ServerConfig
 from .log import setup_logging
 
@@ -182,7 +183,7 @@ def _placement_options(config: ServerConfig, st: opts.Settings,
 
 def _output_options(config: ServerConfig, st: opts.Settings,
                     cmd: Optional[opts.CommandLine]) -> None:
-    """+B/-B, +F/-F, +g=/+g/-g, +e/-e, -p/+p, -uc/+uc, +u/-u, +cl (the output file format)."""
+    """+B/-B, +F/-F, +t=/+te/+tb/+ti/+td, +g=/+g/-g, +e/-e, -p/+p, -uc/+uc, +u/-u, +cl (the output file format)."""
     if cmd is None:
         return
     config.bit_preserving = cmd.winner("bitpreserving") is opts.BY_NAME["--bit-preserving"]
@@ -196,6 +197,13 @@ def _output_options(config: ServerConfig, st: opts.Settings,
         config.padding = (int(f), int(i))  # type: ignore[call-overload]
     config.convert_un = cmd.winner("un") is opts.BY_NAME["--convert-un"]
     config.new_vrs = cmd.winner("newvr") is not opts.BY_NAME["--disable-new-vr"]
+    wx = cmd.winner("writexfer")
+    config.write_transfer_syntax = {
+        "--write-xfer-little": uids.EXPLICIT_VR_LITTLE_ENDIAN,
+        "--write-xfer-big": uids.EXPLICIT_VR_BIG_ENDIAN,
+        "--write-xfer-implicit": uids.IMPLICIT_VR_LITTLE_ENDIAN,
+        "--write-xfer-deflated": uids.DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN,
+    }.get(wx.long if wx else "")
     if "--compression-level" in st.values:
         config.compression_level = int(st.values["--compression-level"][0])  # type: ignore[call-overload]
 

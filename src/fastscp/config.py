@@ -78,6 +78,10 @@ class ServerConfig:
     #: write VRs newer than 1993 (UN, UT, UC, UR, OF, OD, OL, OV, SV, UV) as
     #: they are (+u); False: as OB (-u)
     new_vrs: bool = True
+    #: transfer syntax UID files are written in (+te/+tb/+ti/+td); None = as
+    #: received (+t=).  Encapsulated (compressed) objects cannot be converted:
+    #: they fail with status 0xA700 and leave no file, as in storescp
+    write_transfer_syntax: Optional[str] = None
     #: zlib level for objects stored deflated (+cl, 0..9)
     compression_level: int = 6
     #: sort objects into one subdirectory per study: "timestamp" (-ss),

@@ -1,6 +1,7 @@
-"""Storing objects received in Deflated Explicit VR Little Endian (1.2.840.10008.1.2.1.99).
+"""Objects received or stored in Deflated Explicit VR Little Endian (1.2.840.10008.1.2.1.99).
 
-storescp (default ``+t=``) writes such an object deflated again: file meta
+storescp (default ``+t=``) writes an object received deflated deflated again
+(with ``+td`` it deflates whatever it receives): file meta
 information with that transfer syntax, then the data set -- parsed and
 re-encoded as for explicit VR little endian -- compressed with zlib's raw
 deflate at level 6 (``+cl`` default; window 15 bits, memory level 8, default
@@ -9,13 +10,14 @@ that way gives storescp's bytes exactly.
 
 `DeflatedWriter` does the same with bounded memory:
 
-1. each received fragment is inflated in slices of at most
-   ``INFLATE_SLICE`` bytes and streamed into a `DatasetWriter` for explicit
-   VR little endian, which writes an ordinary (uncompressed) DICOM file into
-   an anonymous temporary file next to the destination;
-2. at the end the file meta information is copied with the transfer syntax
-   replaced, and the data set is deflated from the temporary file into the
-   real file in slices.
+1. each received fragment (of a deflated data set: inflated in slices of at
+   most ``INFLATE_SLICE`` bytes) is streamed into a `DatasetWriter`; when
+   the output is deflated it writes explicit VR little endian into an
+   anonymous temporary file next to the destination (file meta already
+   naming the deflated syntax), otherwise straight into the destination
+   (``+te``/``+ti``/``+tb`` of a deflated object);
+2. at the end the file meta information is copied and the data set is
+   deflated from the temporary file into the real file in slices.
 """
 from __future__ import annotations
 
@@ -40,34 +42,53 @@ DEFLATE_SLICE = 32 * 1024
 
 
 class DeflatedWriter(CallbackSink):
-    """A data set sink for the deflated transfer syntax; same interface as
-    :class:`fastscp._writer.DatasetWriter` (``finish()`` returns its result)."""
+    """A data set sink for objects received or stored (``+td``) in the
+    deflated transfer syntax; same interface as
+    :class:`fastscp._writer.DatasetWriter` (``finish()`` returns its result).
+
+    ``transfer_syntax`` is the syntax received, ``output_transfer_syntax``
+    the one stored (default: the same); at least one is deflated.
+    """
 
     def __init__(self, fd: int, transfer_syntax: str = DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN, *,
+                 output_transfer_syntax: Optional[str] = None,
                  temp_dir: Optional[str] = None, compression_level: int = COMPRESSION_LEVEL,
                  **writer_options):
         super().__init__(self._fragment)
-        if transfer_syntax != DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN:
-            raise ValueError("DeflatedWriter is for %s only" % DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN)
+        out_ts = output_transfer_syntax or transfer_syntax
+        self.inflating = transfer_syntax == DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN
+        self.deflating = out_ts == DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN
+        if not (self.inflating or self.deflating):
+            raise ValueError("DeflatedWriter: neither %s nor %s is deflated" % (transfer_syntax, out_ts))
         self.fd = fd
         self.level = compression_level
-        self._plain = tempfile.TemporaryFile(dir=temp_dir)
+        self._plain = tempfile.TemporaryFile(dir=temp_dir) if self.deflating else None
         try:
-            # the meta names the deflated syntax already, so that +p pads the
-            # file as it will be (meta + uncompressed data set), as storescp
-            self._writer = DatasetWriter(self._plain.fileno(), EXPLICIT_VR_LITTLE_ENDIAN,
-                                         meta_transfer_syntax=DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN,
-                                         **writer_options)
+            # when deflating, the meta names the deflated syntax already, so
+            # that +p pads the file as it will be (meta + uncompressed data
+            # set), as storescp does
+            self._writer = DatasetWriter(
+                self._plain.fileno() if self._plain is not None else fd,
+                EXPLICIT_VR_LITTLE_ENDIAN if self.inflating else transfer_syntax,
+                output_transfer_syntax=EXPLICIT_VR_LITTLE_ENDIAN if self.deflating else out_ts,
+                meta_transfer_syntax=out_ts, **writer_options)
         except BaseException:
-            self._plain.close()
+            self._close_plain()
             raise
         self._inflater = zlib.decompressobj(-zlib.MAX_WBITS)
         self.bytes_received = 0
 
+    def _close_plain(self) -> None:
+        if self._plain is not None:
+            self._plain.close()
+
     # -- receiving ---------------------------------------------------------
     def _fragment(self, data: bytes) -> None:
         self.bytes_received += len(data)
-        self._inflate(data)
+        if self.inflating:
+            self._inflate(data)
+        else:
+            self._writer.write(data)
 
     def _inflate(self, data: bytes) -> None:
         inflater = self._inflater
@@ -84,30 +105,34 @@ class DeflatedWriter(CallbackSink):
     # -- completing ----------------------------------------------------------
     def finish(self) -> dict:
         try:
-            try:
-                tail = self._inflater.flush()
-            except zlib.error as exc:
-                raise DatasetError("deflated data set cannot be inflated: %s" % exc) from None
-            if tail:
-                self._writer.write(tail)
-            if not self._inflater.eof:
-                raise DatasetError("deflated data set ends before its deflate stream")
+            if self.inflating:
+                try:
+                    tail = self._inflater.flush()
+                except zlib.error as exc:
+                    raise DatasetError("deflated data set cannot be inflated: %s" % exc) from None
+                if tail:
+                    self._writer.write(tail)
+                if not self._inflater.eof:
+                    raise DatasetError("deflated data set ends before its deflate stream")
             result = dict(self._writer.finish())
-            result["bytes_written"] = self._deflate_file()
+            if self.deflating:
+                result["bytes_written"] = self._deflate_file()
             return result
         finally:
-            self._plain.close()
+            self._close_plain()
 
     def _deflate_file(self) -> int:
+        """Copy the preamble and file meta from the plain file, deflate the rest."""
         src = self._plain
         src.seek(0)
-        head = src.read(132)
+        head = src.read(144)
         written = 0
-        if len(head) == 132 and head[128:132] == b"DICM":
-            meta = self._meta_with_deflated_syntax(src)
-            written += self._write(head + meta)
-        else:
+        if len(head) == 144 and head[128:132] == b"DICM" and head[132:138] == b"\x02\x00\x00\x00UL":
+            meta_end = 144 + struct.unpack("<I", head[140:144])[0]
             src.seek(0)
+            written += self._write(src.read(meta_end))
+        else:
+            src.seek(0)    # -F: no meta
         compressor = zlib.compressobj(self.level, zlib.DEFLATED, -zlib.MAX_WBITS)
         # zlib's output does not depend on how the input is sliced -- except at
         # level 0 (+cl 0), where stored block sizes follow the slices: storescp's
@@ -121,36 +146,6 @@ class DeflatedWriter(CallbackSink):
             size = DEFLATE_SLICE
         written += self._write(compressor.flush())
         return written
-
-    @staticmethod
-    def _meta_with_deflated_syntax(src) -> bytes:
-        """Group 0002 as written, with (0002,0010) replaced and (0002,0000) updated."""
-        first = src.read(12)
-        if len(first) != 12 or first[:6] != b"\x02\x00\x00\x00UL":
-            raise DatasetError("unexpected file meta information from the writer")
-        group_length = struct.unpack("<I", first[8:12])[0]
-        body = src.read(group_length)
-        out = []
-        pos = 0
-        while pos + 8 <= len(body):
-            element = struct.unpack("<H", body[pos + 2:pos + 4])[0]
-            vr = body[pos + 4:pos + 6]
-            if vr in (b"OB", b"OW", b"OF", b"SQ", b"UT", b"UN"):
-                length = struct.unpack("<I", body[pos + 8:pos + 12])[0]
-                end = pos + 12 + length
-            else:
-                length = struct.unpack("<H", body[pos + 6:pos + 8])[0]
-                end = pos + 8 + length
-            if element == 0x0010:
-                uid = DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN.encode("ascii")
-                if len(uid) % 2:
-                    uid += b"\x00"
-                out.append(b"\x02\x00\x10\x00UI" + struct.pack("<H", len(uid)) + uid)
-            else:
-                out.append(body[pos:end])
-            pos = end
-        meta = b"".join(out)
-        return b"\x02\x00\x00\x00UL\x04\x00" + struct.pack("<I", len(meta)) + meta
 
     def _write(self, data: bytes) -> int:
         view = memoryview(data)

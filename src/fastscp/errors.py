@@ -16,5 +16,11 @@ class DatasetError(FastSCPError, ValueError):
     """A received data set cannot be parsed (bad lengths, truncation, ...)."""
 
 
+class OutputError(FastSCPError):
+    """A received data set cannot be written in the requested output form,
+    e.g. encapsulated (compressed) pixel data with an uncompressed output
+    transfer syntax (storescp: "cannot write DICOM file", status 0xA700)."""
+
+
 class ConfigError(FastSCPError):
     """An invalid configuration (bad option value or combination)."""

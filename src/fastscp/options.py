@@ -320,11 +320,11 @@ _opt("-F", "--write-dataset", "write bare data sets without meta header",
 _sub("output transfer syntax " + _DEFAULT_TS_NOTE + ":")
 _opt("+t=", "--write-xfer-same", "keep the transfer syntax received (default)",
      group="writexfer", built=True)
-_opt("+te", "--write-xfer-little", "write explicit VR little endian", group="writexfer")
-_opt("+tb", "--write-xfer-big", "write explicit VR big endian", group="writexfer")
-_opt("+ti", "--write-xfer-implicit", "write implicit VR little endian", group="writexfer")
+_opt("+te", "--write-xfer-little", "write explicit VR little endian", group="writexfer", built=True)
+_opt("+tb", "--write-xfer-big", "write explicit VR big endian", group="writexfer", built=True)
+_opt("+ti", "--write-xfer-implicit", "write implicit VR little endian", group="writexfer", built=True)
 _opt("+td", "--write-xfer-deflated", "write deflated explicit VR little endian",
-     group="writexfer")
+     group="writexfer", built=True)
 _sub("post-1993 value representations (not with --bit-preserving):")
 _opt("+u", "--enable-new-vr", "keep newer VRs such as UN and UT (default)",
      group="newvr", built=True)

@@ -16,8 +16,9 @@ from fastscp.config import (
 from fastscp.uids import DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN
 
 
-def writer_options(config: ServerConfig) -> dict:
-    """Keyword arguments of `DatasetWriter` for the output options of ``config``."""
+def writer_options(config: ServerConfig, convert: bool = True) -> dict:
+    """Keyword arguments of `DatasetWriter` for the output options of ``config``
+    (``convert=False``: keep the transfer syntax received whatever +t... says)."""
     if config.bit_preserving:
         return {"bit_preserving": True, "write_file_meta": config.write_file_meta}
     return {
@@ -27,14 +28,18 @@ def writer_options(config: ServerConfig) -> dict:
         "padding": config.padding,
         "convert_un": config.convert_un,
         "new_vrs": config.new_vrs,
+        "output_transfer_syntax": config.write_transfer_syntax if convert else None,
     }
 
 
 def make_writer(config: ServerConfig, fd: int, transfer_syntax: str, *, calling_ae_title: str,
                 command_sop_class_uid: str, command_sop_instance_uid: str,
-                temp_dir: Optional[str]) -> DatasetSink:
+                temp_dir: Optional[str], convert: bool = True) -> DatasetSink:
     """The sink that writes one received data set (``transfer_syntax`` as
-    negotiated) to ``fd`` as the output options of ``config`` say."""
+    negotiated) to ``fd`` as the output options of ``config`` say.
+    ``convert=False`` (--ignore: parsed, never stored) keeps the received
+    transfer syntax, so that an object storescp would fail to convert still
+    succeeds, as in storescp, which never writes it."""
     common = dict(
         calling_ae_title=calling_ae_title,
         implementation_class_uid=IMPLEMENTATION_CLASS_UID,
@@ -42,10 +47,12 @@ def make_writer(config: ServerConfig, fd: int, transfer_syntax: str, *, calling_
                                      else IMPLEMENTATION_VERSION_NAME),
         command_sop_class_uid=command_sop_class_uid,
         command_sop_instance_uid=command_sop_instance_uid,
-        **writer_options(config),
+        **writer_options(config, convert),
     )
-    if transfer_syntax == DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN and not config.bit_preserving:
-        # inflated into a temporary file, deflated again at the end
+    output_ts = common.get("output_transfer_syntax")
+    if not config.bit_preserving and DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN in (
+            transfer_syntax, output_ts or transfer_syntax):
+        # inflated as it arrives / written to a temporary file and deflated at the end
         from fastscp.deflate import DeflatedWriter
         return DeflatedWriter(fd, transfer_syntax, temp_dir=temp_dir,
                               compression_level=config.compression_level, **common)

@@ -15,7 +15,7 @@ from typing import Callable, Optional
 from fastscp import status as st
 from fastscp._writer import DiscardSink
 from fastscp.config import ServerConfig
-from fastscp.errors import DatasetError
+from fastscp.errors import DatasetError, OutputError
 from fastscp.output import make_writer
 from fastscp.events import StoreRequest, call_hook, is_failure_status
 from fastscp.placement import PlacementError
@@ -102,6 +102,7 @@ class PendingStore:
                 command_sop_class_uid=sop_class_uid,
                 command_sop_instance_uid=sop_instance_uid,
                 temp_dir=None if self.ignore else self.directory,
+                convert=not self.ignore,
             )
         except OSError as exc:
             self.open_error = exc
@@ -242,7 +243,7 @@ class PendingStore:
             log.error("cannot write DICOM file: %s: %s", self.final_path, exc.strerror or exc)
             self.abandon()
             return st.OUT_OF_RESOURCES
-        except NotImplementedError as exc:
+        except (OutputError, NotImplementedError) as exc:
             log.error("cannot write DICOM file: %s: %s", self.final_path, exc)
             self.abandon()
             return st.OUT_OF_RESOURCES
@@ -273,7 +274,7 @@ class PendingStore:
         except DatasetError as exc:
             log.error("cannot parse DICOM data set (--ignore): %s", exc)
             return st.CANNOT_UNDERSTAND
-        except (OSError, NotImplementedError) as exc:
+        except (OSError, OutputError, NotImplementedError) as exc:
             log.error("cannot parse DICOM data set (--ignore): %s", exc)
             return st.OUT_OF_RESOURCES
         finally:
