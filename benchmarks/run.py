@@ -815,7 +815,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                     help="build fastscp's Cython extensions from the working tree in "
                          "WORKDIR/build (a scratch copy) and benchmark that build")
     ap.add_argument("--mode", action="append", default=None, metavar="OPTIONS",
-                    help="output options given to DCMTK storescp and fastscp alike, e.g. "
+                    help="output options given to DCMTK storescp and fastscp alike (write --mode=-e for one that starts with '-'), e.g. "
                          "'+te', '+tb', '+ti', '+td', '-e' (one string, split on blanks; "
                          "'' = storescp's defaults); repeatable, each mode measured "
                          "separately; pynetdicom takes part in the default mode only")

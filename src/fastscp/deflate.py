@@ -41,6 +41,36 @@ DEFLATE_FIRST_SLICE = 64 * 1024
 DEFLATE_SLICE = 32 * 1024
 
 
+class _Feeder:
+    """Hands received fragments to the writer, inflating them first when the
+    input is deflated.  Kept apart from `DeflatedWriter` so that no reference
+    cycle keeps a finished writer's buffers alive until the next garbage
+    collection."""
+
+    __slots__ = ("writer", "inflater", "received")
+
+    def __init__(self, writer: DatasetWriter, inflater) -> None:
+        self.writer = writer
+        self.inflater = inflater
+        self.received = 0
+
+    def __call__(self, data: bytes) -> None:
+        self.received += len(data)
+        inflater = self.inflater
+        if inflater is None:
+            self.writer.write(data)
+            return
+        try:
+            while data and not inflater.eof:
+                out = inflater.decompress(data, INFLATE_SLICE)
+                if out:
+                    self.writer.write(out)
+                data = inflater.unconsumed_tail
+        except zlib.error as exc:
+            raise DatasetError("deflated data set cannot be inflated: %s" % exc) from None
+        # bytes after the end of the deflate stream (a pad byte) are ignored
+
+
 class DeflatedWriter(CallbackSink):
     """A data set sink for objects received or stored (``+td``) in the
     deflated transfer syntax; same interface as
@@ -54,7 +84,6 @@ class DeflatedWriter(CallbackSink):
                  output_transfer_syntax: Optional[str] = None,
                  temp_dir: Optional[str] = None, compression_level: int = COMPRESSION_LEVEL,
                  **writer_options):
-        super().__init__(self._fragment)
         out_ts = output_transfer_syntax or transfer_syntax
         self.inflating = transfer_syntax == DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN
         self.deflating = out_ts == DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN
@@ -75,37 +104,22 @@ class DeflatedWriter(CallbackSink):
         except BaseException:
             self._close_plain()
             raise
-        self._inflater = zlib.decompressobj(-zlib.MAX_WBITS)
-        self.bytes_received = 0
+        self._inflater = zlib.decompressobj(-zlib.MAX_WBITS) if self.inflating else None
+        self._feeder = _Feeder(self._writer, self._inflater)
+        super().__init__(self._feeder)
+
+    @property
+    def bytes_received(self) -> int:
+        return self._feeder.received
 
     def _close_plain(self) -> None:
         if self._plain is not None:
             self._plain.close()
 
-    # -- receiving ---------------------------------------------------------
-    def _fragment(self, data: bytes) -> None:
-        self.bytes_received += len(data)
-        if self.inflating:
-            self._inflate(data)
-        else:
-            self._writer.write(data)
-
-    def _inflate(self, data: bytes) -> None:
-        inflater = self._inflater
-        try:
-            while data and not inflater.eof:
-                out = inflater.decompress(data, INFLATE_SLICE)
-                if out:
-                    self._writer.write(out)
-                data = inflater.unconsumed_tail
-        except zlib.error as exc:
-            raise DatasetError("deflated data set cannot be inflated: %s" % exc) from None
-        # bytes after the end of the deflate stream (a pad byte) are ignored
-
     # -- completing ----------------------------------------------------------
     def finish(self) -> dict:
         try:
-            if self.inflating:
+            if self._inflater is not None:
                 try:
                     tail = self._inflater.flush()
                 except zlib.error as exc:
