@@ -407,6 +407,32 @@ def _vr_for_tag(tag):
 
 
 # ---------------------------------------------------------------- helpers
+cdef extern from *:
+    """
+    #include <string.h>
+    #include <stdint.h>
+    /* m bytes from p to o, each unit of u (2, 4 or 8) bytes reversed; m is a
+       multiple of u.  memcpy loads/stores: no alignment assumed, and compilers
+       turn the loops into vector byte shuffles. */
+    static void fastscp_swap_units(uint8_t *o, const uint8_t *p, Py_ssize_t m, int u) {
+        Py_ssize_t j;
+        if (u == 2) {
+            for (j = 0; j < m; j += 2) {
+                uint16_t v; memcpy(&v, p + j, 2); v = __builtin_bswap16(v); memcpy(o + j, &v, 2);
+            }
+        } else if (u == 4) {
+            for (j = 0; j < m; j += 4) {
+                uint32_t v; memcpy(&v, p + j, 4); v = __builtin_bswap32(v); memcpy(o + j, &v, 4);
+            }
+        } else {
+            for (j = 0; j < m; j += 8) {
+                uint64_t v; memcpy(&v, p + j, 8); v = __builtin_bswap64(v); memcpy(o + j, &v, 8);
+            }
+        }
+    }
+    """
+    void fastscp_swap_units(uint8_t* o, const uint8_t* p, Py_ssize_t m, int u) nogil
+
 cdef inline uint16_t rd16(const uint8_t* p, bint be) noexcept nogil:
     if be:
         return (<uint16_t>p[0] << 8) | p[1]
@@ -1340,14 +1366,10 @@ cdef class DatasetWriter(DatasetSink):
                     self.sw_n = 0
                 continue
             m = k - k % u
-            if m > 4096:
-                m = 4096
+            if m > 65536:
+                m = 65536
             o = self.out_reserve(m)
-            j = 0
-            while j < m:
-                for t in range(u):
-                    o[j + t] = p[j + u - 1 - t]
-                j += u
+            fastscp_swap_units(o, p, m, u)
             p += m
             k -= m
         return 0
