@@ -138,18 +138,21 @@ class Process:
 
 @pytest.fixture
 def spawn():
-    """Start servers as processes: spawn('fastscp'|'dcmtk', outdir, *options) -> Process."""
+    """Start servers as processes: spawn('fastscp'|'dcmtk', outdir, *options, env=None) -> Process
+    (env: variables set on top of the usual environment)."""
     procs = []
 
-    def start(kind: str, outdir, *options):
+    def start(kind: str, outdir, *options, env=None):
         port = free_port()
         if kind == "fastscp":
             argv = [sys.executable, "-m", "fastscp", *map(str, options), "-od", str(outdir), str(port)]
-            env = None
+            base = None
         else:
             argv = [STORESCP, *map(str, options), "-od", str(outdir), str(port)]
-            env = DCMTK_ENV
-        p = Process(argv, port, env)
+            base = DCMTK_ENV
+        if env:
+            base = dict(os.environ if base is None else base, **env)
+        p = Process(argv, port, base)
         procs.append(p)
         return p
     yield start

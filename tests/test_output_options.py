@@ -86,14 +86,32 @@ def _dirs(tmp_path):
     return ref_dir, our_dir
 
 
-def _send_both(spawn, tmp_path, files, scp_options, scu_options=()):
+#: DCMTK's own dictionary files (Debian's storescp reads them by default)
+DCMTK_DICTIONARIES = ":".join(str(p) for p in sorted(Path("/usr/share").glob("libdcmtk*/dicom.dic"))[-1:]
+                              + sorted(Path("/usr/share").glob("libdcmtk*/private.dic"))[-1:])
+
+
+def _send_both(spawn, tmp_path, files, scp_options, scu_options=(), fastscp_env=None):
     ref_dir, our_dir = _dirs(tmp_path)
     for kind, d in (("dcmtk", ref_dir), ("fastscp", our_dir)):
-        proc = spawn(kind, d, *scp_options)
+        proc = spawn(kind, d, *scp_options, env=fastscp_env if kind == "fastscp" else None)
         r = run_storescu(proc.port, files, ["-nh", *scu_options])
         proc.stop()
         assert "Association Request Failed" not in r.stderr, (kind, r.stderr)
     return ref_dir, our_dir
+
+
+def _store_both(spawn, tmp_path, paths, transfer_syntax, options):
+    """pynetdicom sends ``paths`` byte for byte to storescp and to fastscp, both
+    with ``options``; every status must be 0 and the files equal.  Returns the
+    number of files compared."""
+    ref_dir, our_dir = _dirs(tmp_path)
+    for kind, d in (("dcmtk", ref_dir), ("fastscp", our_dir)):
+        proc = spawn(kind, d, *options)
+        statuses = _pynetdicom_send(proc.port, paths, transfer_syntax)
+        proc.stop()
+        assert statuses == [0] * len(paths), (kind, statuses)
+    return _compare_dirs(ref_dir, our_dir, with_meta="-F" not in options, file_pad=_file_pad(options))
 
 
 #: option sets built so far, each compared with storescp
@@ -125,11 +143,11 @@ PYDICOM_CASES = [(o, "-xe") for o in BUILT] + [(o, x) for x in ("-xi", "-xb") fo
 @pytest.mark.parametrize("options,proposal", PYDICOM_CASES, ids=lambda v: " ".join(v) if isinstance(v, tuple) else v)
 def test_pydicom_files_sent_by_storescu(spawn, tmp_path, options, proposal):
     files = _pydicom_test_files()
-    ref_dir, our_dir = _send_both(spawn, tmp_path, files, options, [proposal])
-    tolerate = ()
-    if proposal == "-xi" and ("-e" in options or "+g" in options or "+p" in options):
-        tolerate = (PRIVATE_SQ_DEVIATION,)
-    assert _compare_dirs(ref_dir, our_dir, with_meta="-F" not in options, tolerate=tolerate,
+    # implicit VR input: DCMTK's dictionary files, so private VRs are storescp's
+    # (test_pydicom_dictionary_deviations: pydicom's)
+    env = {"DCMDICTPATH": DCMTK_DICTIONARIES} if proposal == "-xi" else None
+    ref_dir, our_dir = _send_both(spawn, tmp_path, files, options, [proposal], fastscp_env=env)
+    assert _compare_dirs(ref_dir, our_dir, with_meta="-F" not in options,
                          file_pad=_file_pad(options)) >= 12
 
 
@@ -144,14 +162,7 @@ def test_crafted_objects_sent_as_stored(spawn, tmp_path, options, transfer_synta
     """Undefined-length sequences and items, wrong group lengths, odd values,
     private elements: sent byte for byte (pynetdicom)."""
     paths = write_crafted_files(tmp_path / "src", transfer_syntax)
-    ref_dir, our_dir = _dirs(tmp_path)
-    for kind, d in (("dcmtk", ref_dir), ("fastscp", our_dir)):
-        proc = spawn(kind, d, *options)
-        statuses = _pynetdicom_send(proc.port, paths, transfer_syntax)
-        proc.stop()
-        assert statuses == [0, 0], (kind, statuses)
-    assert _compare_dirs(ref_dir, our_dir, with_meta="-F" not in options,
-                         file_pad=_file_pad(options)) == 2
+    assert _store_both(spawn, tmp_path, paths, transfer_syntax, options) == 2
 
 
 # -- refused combinations (spec 1.3, steps 6-8): storescp's words and exit code ------
@@ -347,13 +358,7 @@ def test_un_and_new_vrs(spawn, tmp_path, options, transfer_syntax):
         p.write_bytes(file_meta(transfer_syntax, SC, "1.2.826.0.1.3680043.2.1143.78.%d" % i)
                       + _un_object(transfer_syntax, i))
         paths.append(p)
-    ref_dir, our_dir = _dirs(tmp_path)
-    for kind, d in (("dcmtk", ref_dir), ("fastscp", our_dir)):
-        proc = spawn(kind, d, *options)
-        statuses = _pynetdicom_send(proc.port, paths, transfer_syntax)
-        proc.stop()
-        assert statuses == [0, 0], (kind, statuses)
-    assert _compare_dirs(ref_dir, our_dir, file_pad=_file_pad(options)) == 2
+    assert _store_both(spawn, tmp_path, paths, transfer_syntax, options) == 2
 
 
 # -- deflated explicit VR little endian received: stored deflated (or as received, +B) --
@@ -409,13 +414,28 @@ CONVERT_CASES = ([(o, x) for o in CONVERTING for x in ("-xe", "-xi", "-xb")]
 @pytest.mark.parametrize("options,proposal", CONVERT_CASES,
                          ids=lambda v: " ".join(v) if isinstance(v, tuple) else v)
 def test_converting_pydicom_files(spawn, tmp_path, options, proposal):
+    """Implicit VR input needs the dictionary: fastscp reads DCMTK's files
+    (DCMDICTPATH) and then writes every file as storescp does."""
     files = _pydicom_test_files()
-    ref_dir, our_dir = _send_both(spawn, tmp_path, files, options, [proposal])
-    tolerate = ()
-    if proposal == "-xi":
-        tolerate = (PRIVATE_SQ_DEVIATION,) + PRIVATE_VR_DEVIATIONS
-    assert _compare_dirs(ref_dir, our_dir, with_meta="-F" not in options, tolerate=tolerate,
+    env = {"DCMDICTPATH": DCMTK_DICTIONARIES} if proposal == "-xi" else None
+    ref_dir, our_dir = _send_both(spawn, tmp_path, files, options, [proposal], fastscp_env=env)
+    assert _compare_dirs(ref_dir, our_dir, with_meta="-F" not in options,
                          file_pad=_file_pad(options)) >= 12
+
+
+@pytest.mark.parametrize("options", [("+te",), ("-e",)], ids=" ".join)
+def test_pydicom_dictionary_deviations(spawn, tmp_path, options):
+    """Without DCMDICTPATH fastscp uses pydicom's private dictionary, which
+    knows private elements DCMTK's does not: only those files differ."""
+    files = _pydicom_test_files()
+    ref_dir, our_dir = _send_both(spawn, tmp_path, files, options, ["-xi"])
+    tolerate = (PRIVATE_SQ_DEVIATION,) + (PRIVATE_VR_DEVIATIONS if "+te" in options else ())
+    assert _compare_dirs(ref_dir, our_dir, tolerate=tolerate) >= 12
+    ours = {p.name: p.read_bytes() for p in final_files(our_dir)}
+    theirs = {p.name: p.read_bytes() for p in final_files(ref_dir)}
+    differing = {n for n in ours if split_file(ref_dir / n)[1] != split_file(our_dir / n)[1]}
+    assert differing and all(n.startswith(tolerate) for n in differing), sorted(differing)
+    assert len(ours) == len(theirs)
 
 
 CONVERTING_CRAFTED = [(o, ts) for o in CONVERTING + [("+tb", "-e", "+g"), ("+ti", "+p", "16", "8"), ("+te", "-u")]
@@ -482,3 +502,32 @@ def test_ignore_never_converts(spawn, tmp_path):
         assert _pynetdicom_send(proc.port, files) == [0, 0, 0, 0], kind
         proc.stop()
         assert not list(out.iterdir())
+
+
+@pytest.mark.parametrize("options", [("+tb",), ("+te",), ("+ti",)], ids=" ".join)
+@pytest.mark.parametrize("transfer_syntax", [ImplicitVRLittleEndian, ExplicitVRBigEndian])
+def test_odd_binary_values_converted(spawn, tmp_path, options, transfer_syntax):
+    """Odd-length binary values change byte order as storescp changes them:
+    padded with NUL first, then swapped unit by unit (the pad byte completes
+    the last unit when it can); US/SS by PixelRepresentation in implicit VR."""
+    from dicomenc import Enc
+    from test_writer import file_meta
+    e = Enc(explicit=transfer_syntax != ImplicitVRLittleEndian, be=transfer_syntax == ExplicitVRBigEndian)
+    src = tmp_path / "src"
+    src.mkdir()
+    paths = []
+    for i, pixel_rep in enumerate((b"\x00\x01" if e.be else b"\x01\x00", b"\x00\x00")):
+        inst = "1.2.826.0.1.3680043.2.1143.79.%d" % i
+        ds = (e.el(0x00080016, "UI", SC + "\0") + e.el(0x00080018, "UI", inst + "\0")
+              + e.el(0x00181310, "US", b"\x01\x02\x03\x04\x05")
+              + e.el(0x00189219, "FD", b"\x01\x02\x03\x04\x05\x06\x07")
+              + e.el(0x00209057, "UL", b"\x01\x02\x03")
+              + e.el(0x00280010, "US", b"\x01\x00\x02") + e.el(0x00280011, "US", b"\x03\x04")
+              + e.el(0x00280103, "US", pixel_rep) + e.el(0x00280106, "US", b"\xfe\xff")
+              + e.el(0x00280120, "US", b"\x10\x80") + e.el(0x00281050, "DS", "40 ")
+              + e.el(0x00540081, "US", b"\x02\x00") + e.el(0x60000010, "US", b"\x01")
+              + e.el(0x60003000, "OW", b"\x01\x02\x03\x04"))
+        p = src / ("odd%d.dcm" % i)
+        p.write_bytes(file_meta(transfer_syntax, SC, inst) + ds)
+        paths.append(p)
+    assert _store_both(spawn, tmp_path, paths, transfer_syntax, options) == 2

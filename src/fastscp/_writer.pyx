@@ -1309,7 +1309,14 @@ cdef class DatasetWriter(DatasetSink):
                 c = 0
                 self.out_bytes(&c, 1)
         elif self.v_mode == VM_SWAP:
-            if self.sw_n:
+            if self.sw_n and self.v_pad and self.sw_n + 1 == self.v_unit:
+                # storescp pads the odd value with NUL first, then swaps: the pad
+                # byte completes the last unit
+                self.swbuf[self.sw_n] = 0
+                self.sw_n = 0
+                self.v_pad = False
+                self.out_swapped(self.swbuf, self.v_unit)
+            elif self.sw_n:
                 self.out_bytes(self.swbuf, self.sw_n)     # an incomplete unit: as it came
                 self.sw_n = 0
             if self.v_pad:

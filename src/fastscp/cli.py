@@ -315,6 +315,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     config = build_config(st, cmd)
 
     # 4. start-up checks (log lines, as storescp)
+    from ._dictionary import log_dictpath_problems
+    log_dictpath_problems()
     geteuid = getattr(os, "geteuid", None)
     if port is not None and port < 1024 and geteuid is not None and geteuid() != 0:
         log.critical("cannot listen on port %d, insufficient privileges", port)
