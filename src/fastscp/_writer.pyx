@@ -127,7 +127,9 @@ Known deviations (bounded memory makes them impossible or they are rare):
   * In implicit VR storescp takes the VR of private tags from its private
     dictionary; here pydicom's private dictionary stands in for it (private
     creators are tracked per item), so entries the two dictionaries disagree
-    on may differ.  Private tags of an unknown creator are ``UN``.
+    on may differ -- unless ``DCMDICTPATH`` names DCMTK's dictionary files,
+    whose private entries then replace pydicom's (``fastscp._dictionary``).
+    Private tags of an unknown creator are ``UN``.
   * Explicit VR big endian with a ``UN`` element of undefined length raises
     DatasetError.
   * With ``+p`` the file padding differs from storescp's by the difference in
