@@ -531,3 +531,26 @@ def test_odd_binary_values_converted(spawn, tmp_path, options, transfer_syntax):
         p.write_bytes(file_meta(transfer_syntax, SC, inst) + ds)
         paths.append(p)
     assert _store_both(spawn, tmp_path, paths, transfer_syntax, options) == 2
+
+
+def test_library_converts_and_reports_syntaxes(make_server, tmp_path):
+    """ServerConfig(write_transfer_syntax=...): the embedded server converts;
+    on_stored reports the received and the stored syntax; the file says the
+    stored one."""
+    import pydicom
+    import pydicom.data
+    base = Path(pydicom.data.__file__).parent / "test_files"
+    srv = make_server(write_transfer_syntax=ExplicitVRBigEndian)
+    r = run_storescu(srv.port, [base / "CT_small.dcm", base / "MR_small.dcm"], ["-xi"])
+    assert r.returncode == 0, r.stderr
+    assert len(srv.stored) == 2
+    for obj in srv.stored:
+        assert (obj.transfer_syntax, obj.stored_transfer_syntax) == (ImplicitVRLittleEndian, ExplicitVRBigEndian)
+        ds = pydicom.dcmread(obj.path)
+        assert ds.file_meta.TransferSyntaxUID == ExplicitVRBigEndian
+        name = "CT_small.dcm" if Path(obj.path).name.startswith("CT") else "MR_small.dcm"
+        original = pydicom.dcmread(base / name)
+        # the values survive the byte swap (pydicom reads both byte orders)
+        assert (ds.Rows, ds.Columns, ds.PixelRepresentation) == (
+            original.Rows, original.Columns, original.PixelRepresentation)
+        assert (ds.pixel_array == original.pixel_array).all()

@@ -44,10 +44,13 @@ class StoredObject:
     sop_class_uid: str
     sop_instance_uid: str
     study_instance_uid: Optional[str]
+    #: the transfer syntax the data set was received in (negotiated)
     transfer_syntax: str
     size: int
     association: AssociationInfo
     status: int
+    #: the transfer syntax of the file: as received, or the +te/+tb/+ti/+td one
+    stored_transfer_syntax: str = ""
 
 
 StoredHook = Callable[[StoredObject], None]
@@ -254,6 +257,8 @@ class PendingStore:
             sop_instance_uid=self.sop_instance_uid,
             study_instance_uid=result.get("study_instance_uid"),
             transfer_syntax=self.transfer_syntax, size=result.get("bytes_written", 0),
+            stored_transfer_syntax=(self.transfer_syntax if bit_preserving
+                                    else self.service.config.write_transfer_syntax or self.transfer_syntax),
             association=self.info, status=status)
         hook = self.service.on_stored
         if hook is not None:
