@@ -554,3 +554,28 @@ def test_library_converts_and_reports_syntaxes(make_server, tmp_path):
         assert (ds.Rows, ds.Columns, ds.PixelRepresentation) == (
             original.Rows, original.Columns, original.PixelRepresentation)
         assert (ds.pixel_array == original.pixel_array).all()
+
+
+@pytest.mark.parametrize("config", [{"write_transfer_syntax": "1.2.840.10008.1.2.4.50"},
+                                    {"write_transfer_syntax": "1.2.3"},
+                                    {"write_transfer_syntax": ExplicitVRLittleEndian, "bit_preserving": True}])
+def test_library_rejects_output_it_cannot_write(tmp_path, config):
+    """A compressed or unknown output syntax (no codecs), or one with +B:
+    ConfigError when the server is made, not a failure at the first C-STORE."""
+    from fastscp import Server, ServerConfig
+    from fastscp.errors import ConfigError
+    with pytest.raises(ConfigError):
+        Server(ServerConfig(port=0, host="127.0.0.1", output_directory=str(tmp_path), **config))
+
+
+def test_writer_rejects_output_it_cannot_write():
+    import os
+    from fastscp._writer import DatasetWriter
+    fd = os.open(os.devnull, os.O_WRONLY)
+    try:
+        with pytest.raises(ValueError, match="cannot write transfer syntax"):
+            DatasetWriter(fd, ExplicitVRLittleEndian, output_transfer_syntax="1.2.840.10008.1.2.4.50",
+                          calling_ae_title="A", implementation_class_uid="1.2", implementation_version_name="X",
+                          command_sop_class_uid=SC, command_sop_instance_uid="1.2.3")
+    finally:
+        os.close(fd)

@@ -714,6 +714,9 @@ cdef class DatasetWriter(DatasetSink):
         out_ts = (output_transfer_syntax or transfer_syntax).rstrip("\0 ")
         if bit_preserving and out_ts != in_ts:
             raise ValueError("bit preserving mode cannot change the transfer syntax")
+        if out_ts != in_ts and out_ts not in (TS_IMPLICIT_LE, TS_EXPLICIT_LE, TS_EXPLICIT_BE):
+            raise ValueError(f"the stream writer cannot write transfer syntax {out_ts!r} "
+                             "(no codecs; deflated output: fastscp.deflate)")
         self.in_implicit, self.in_be = _encoding(in_ts, bit_preserving)
         self.out_implicit, self.out_be = _encoding(out_ts, bit_preserving)
         # encapsulated pixel data only stays encapsulated (storescp cannot

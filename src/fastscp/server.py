@@ -19,6 +19,7 @@ from fastscp.association import Association
 from fastscp.hostnames import Lookup, Resolver
 from fastscp.config import ServerConfig
 from fastscp.negotiation import Negotiator
+from fastscp.output import check_output_options
 from fastscp.events import CompletedStudy, StoreDecision, StoreRequest
 from fastscp.service import AssociationInfo, StoredHook, StoreService
 from fastscp.study import Hooks
@@ -69,6 +70,7 @@ class Server:
                  on_association_accepted: Optional[Callable[[AssociationInfo], None]] = None,
                  on_association_released: Optional[Callable[[AssociationInfo], None]] = None,
                  on_association_aborted: Optional[Callable[[AssociationInfo], None]] = None):
+        check_output_options(config)
         self.config = config
         self.service = StoreService(config, hooks=Hooks(
             on_stored=on_stored, on_store_request=on_store_request,
