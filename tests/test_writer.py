@@ -25,7 +25,7 @@ import pytest
 
 
 import fastscp._writer as W  # noqa: E402
-from fastscp.errors import DatasetError  # noqa: E402
+from fastscp.errors import DatasetError, OutputError  # noqa: E402
 
 from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
 
@@ -583,12 +583,20 @@ def test_malformed_raise():
     _expect_error(e.el(0x00081110, "SQ", e.tag(0xFFFEE0DD) + b"\0\0\0\0"), match="delimiter")
 
 
+#: output options for hostile input: the default and each converting mode
+HOSTILE_OUTPUTS = [{}, {"output_transfer_syntax": EXPLICIT}, {"output_transfer_syntax": BIG},
+                   {"output_transfer_syntax": IMPLICIT},
+                   {"output_transfer_syntax": BIG, "undefined_lengths": True, "group_length": "create",
+                    "convert_un": True, "new_vrs": False, "padding": (16, 8)}]
+
+
 @settings(max_examples=300, deadline=None)
-@given(st.binary(max_size=400), st.sampled_from([IMPLICIT, EXPLICIT, BIG, "1.2.840.10008.1.2.4.50"]))
-def test_random_bytes_never_crash(blob, ts):
+@given(st.binary(max_size=400), st.sampled_from([IMPLICIT, EXPLICIT, BIG, "1.2.840.10008.1.2.4.50"]),
+       st.sampled_from(range(len(HOSTILE_OUTPUTS))))
+def test_random_bytes_never_crash(blob, ts, out):
     try:
-        run_writer(blob, ts, seed=len(blob))
-    except DatasetError:
+        run_writer(blob, ts, seed=len(blob), **HOSTILE_OUTPUTS[out])
+    except (DatasetError, OutputError):
         pass
 
 
@@ -601,9 +609,10 @@ def test_mutated_streams_never_crash(data):
         i = data.draw(st.integers(0, len(ds) - 1))
         ds[i] = data.draw(st.integers(0, 255))
     cut = data.draw(st.integers(0, len(ds)))
+    out = HOSTILE_OUTPUTS[data.draw(st.integers(0, len(HOSTILE_OUTPUTS) - 1))]
     try:
-        run_writer(bytes(ds[:cut]), TSS[tsk], seed=cut)
-    except DatasetError:
+        run_writer(bytes(ds[:cut]), TSS[tsk], seed=cut, **out)
+    except (DatasetError, OutputError):
         pass
 
 
