@@ -458,7 +458,8 @@ def test_converting_un_and_new_vrs(spawn, tmp_path, options, transfer_syntax):
     test_un_and_new_vrs(spawn, tmp_path, options, transfer_syntax)
 
 
-@pytest.mark.parametrize("options", [("+te",), ("+tb",), ("+ti",), ("+te", "-e", "+g")], ids=" ".join)
+@pytest.mark.parametrize("options", [("+te",), ("+tb",), ("+ti",), ("+te", "-e", "+g"), ("+td",), ("+td", "+cl", "3")],
+                         ids=" ".join)
 def test_deflated_objects_converted(spawn, tmp_path, options):
     """Received deflated, stored in another syntax (inflated as they arrive)."""
     import pydicom.data
