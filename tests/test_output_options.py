@@ -583,3 +583,38 @@ def test_writer_rejects_output_it_cannot_write():
                           command_sop_class_uid=SC, command_sop_instance_uid="1.2.3")
     finally:
         os.close(fd)
+
+
+def test_compressed_syntax_without_pixel_data_or_nested(spawn, tmp_path):
+    """A compressed transfer syntax is no obstacle to +te by itself: an object
+    without pixel data is stored converted; encapsulated pixel data nested in
+    an icon image item fails with 0xA700 like top-level pixel data (storescp:
+    the same statuses and files)."""
+    import struct
+    from dicomenc import Enc
+    from test_writer import file_meta
+    jpeg = "1.2.840.10008.1.2.4.50"
+    e = Enc(explicit=True)
+    frags = (e.tag(0xFFFEE000) + struct.pack("<I", 0) + e.tag(0xFFFEE000) + struct.pack("<I", 4)
+             + b"\xff\xd8\xff\xd9")
+    pixels = (e.tag(0x7FE00010) + b"OB\0\0\xff\xff\xff\xff" + frags + e.tag(0xFFFEE0DD) + b"\0\0\0\0")
+    icon = e.seq(0x00880200, [e.item(e.el(0x00280002, "US", b"\x01\x00")
+                                     + e.el(0x00280004, "CS", "MONOCHROME2 ") + pixels)])
+    src = tmp_path / "src"
+    src.mkdir()
+    paths = []
+    for i, rest in enumerate((b"", icon, e.el(0x00100010, "PN", "Doe^Jane"))):
+        inst = "1.2.826.0.1.3680043.2.1143.80.%d" % i
+        p = src / ("c%d.dcm" % i)
+        p.write_bytes(file_meta(jpeg, SC, inst) + e.el(0x00080016, "UI", SC + "\0")
+                      + e.el(0x00080018, "UI", inst + "\0") + rest)
+        paths.append(p)
+    results = {}
+    for kind in ("dcmtk", "fastscp"):
+        out = tmp_path / kind
+        out.mkdir()
+        proc = spawn(kind, out, "+te", "-xf", "/etc/dcmtk/storescp.cfg", "Default")
+        results[kind] = _pynetdicom_send(proc.port, paths)
+        proc.stop()
+    assert results["fastscp"] == results["dcmtk"] == [0, 0xA700, 0]
+    assert _compare_dirs(tmp_path / "dcmtk", tmp_path / "fastscp") == 2
