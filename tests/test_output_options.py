@@ -406,7 +406,8 @@ PRIVATE_VR_DEVIATIONS = ("CR.1.3.6.1.4.1.5962.1.1.0.0.0.1196527414.5534.0.",
 
 CONVERTING = [("+te",), ("+tb",), ("+ti",), ("+td",)]
 CONVERTING_COMBINED = [("+tb", "-e", "+g"), ("+ti", "-e", "-g"), ("+te", "+p", "16", "8"),
-                       ("+tb", "-u"), ("+td", "+cl", "1", "-e"), ("+ti", "+uc"), ("+tb", "+uc", "-F")]
+                       ("+tb", "-u"), ("+td", "+cl", "1", "-e"), ("+ti", "+uc"), ("+tb", "+uc", "-F"),
+                       ("+td", "-F"), ("+td", "-g", "-u")]
 CONVERT_CASES = ([(o, x) for o in CONVERTING for x in ("-xe", "-xi", "-xb")]
                  + [(o, x) for o in CONVERTING_COMBINED for x in ("-xi", "-xb")])
 
