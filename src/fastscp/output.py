@@ -36,9 +36,9 @@ def check_output_options(config: ServerConfig) -> None:
                           "write_transfer_syntax must be None")
 
 
-def writer_options(config: ServerConfig, convert: bool = True) -> dict:
+def writer_options(config: ServerConfig) -> dict:
     """Keyword arguments of `DatasetWriter` for the output options of ``config``
-    (``convert=False``: keep the transfer syntax received whatever +t... says)."""
+    (the output transfer syntax apart: `stored_transfer_syntax`)."""
     if config.bit_preserving:
         return {"bit_preserving": True, "write_file_meta": config.write_file_meta}
     return {
@@ -48,8 +48,15 @@ def writer_options(config: ServerConfig, convert: bool = True) -> dict:
         "padding": config.padding,
         "convert_un": config.convert_un,
         "new_vrs": config.new_vrs,
-        "output_transfer_syntax": config.write_transfer_syntax if convert else None,
     }
+
+
+def stored_transfer_syntax(config: ServerConfig, received: str, convert: bool = True) -> str:
+    """The transfer syntax an object received in ``received`` is written in:
+    the +te/+tb/+ti/+td one, or as received (+t=, +B, ``convert=False``)."""
+    if config.bit_preserving or not convert or config.write_transfer_syntax is None:
+        return received
+    return config.write_transfer_syntax
 
 
 def make_writer(config: ServerConfig, fd: int, transfer_syntax: str, *, calling_ae_title: str,
@@ -67,11 +74,12 @@ def make_writer(config: ServerConfig, fd: int, transfer_syntax: str, *, calling_
                                      else IMPLEMENTATION_VERSION_NAME),
         command_sop_class_uid=command_sop_class_uid,
         command_sop_instance_uid=command_sop_instance_uid,
-        **writer_options(config, convert),
+        **writer_options(config),
     )
-    output_ts = common.get("output_transfer_syntax")
-    if not config.bit_preserving and DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN in (
-            transfer_syntax, output_ts or transfer_syntax):
+    stored = stored_transfer_syntax(config, transfer_syntax, convert)
+    if stored != transfer_syntax:
+        common["output_transfer_syntax"] = stored
+    if not config.bit_preserving and DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN in (transfer_syntax, stored):
         # inflated as it arrives / written to a temporary file and deflated at the end
         from fastscp.deflate import DeflatedWriter
         return DeflatedWriter(fd, transfer_syntax, temp_dir=temp_dir,

@@ -16,7 +16,7 @@ from fastscp import status as st
 from fastscp._writer import DiscardSink
 from fastscp.config import ServerConfig
 from fastscp.errors import DatasetError, OutputError
-from fastscp.output import make_writer
+from fastscp.output import make_writer, stored_transfer_syntax
 from fastscp.events import StoreRequest, call_hook, is_failure_status
 from fastscp.placement import PlacementError
 from fastscp.storage import Storage
@@ -257,8 +257,7 @@ class PendingStore:
             sop_instance_uid=self.sop_instance_uid,
             study_instance_uid=result.get("study_instance_uid"),
             transfer_syntax=self.transfer_syntax, size=result.get("bytes_written", 0),
-            stored_transfer_syntax=(self.transfer_syntax if bit_preserving
-                                    else self.service.config.write_transfer_syntax or self.transfer_syntax),
+            stored_transfer_syntax=stored_transfer_syntax(self.service.config, self.transfer_syntax),
             association=self.info, status=status)
         hook = self.service.on_stored
         if hook is not None:
