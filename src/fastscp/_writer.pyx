@@ -1030,6 +1030,7 @@ cdef class DatasetWriter(DatasetSink):
         cdef int kind
         cdef int pick
         cdef bint from_un = False
+        cdef bint src_be
         cdef int unit
 
         if self.in_pos > f.limit:
@@ -1128,6 +1129,9 @@ cdef class DatasetWriter(DatasetSink):
                 else:
                     self.err(f"undefined length for a non-sequence element ({grp:04X},{tag & 0xFFFF:04X})")
 
+        # byte order of this value as received: little endian for implicit VR
+        # content and UN values, whatever the transfer syntax
+        src_be = self.in_be and not (imp or from_un)
         if dropped and (vr == -1 or vr == VR_SQ):
             self.suppress = True        # the header is not written either (push records the depth)
         if vr == -1:
@@ -1211,10 +1215,8 @@ cdef class DatasetWriter(DatasetSink):
             if VR_UNIT[vr]:
                 # storescp holds binary values in host (little endian) order and
                 # writes them in the output byte order -- except VRs written as
-                # OB (-u), whose host-order bytes go out as they are.  The input
-                # order: little endian for implicit VR content and UN values.
-                if ((self.in_be and not (imp or from_un))
-                        != (self.out_be and not (self.old_vrs and VR_NEW[vr]))):
+                # OB (-u), whose host-order bytes go out as they are.
+                if src_be != (self.out_be and not (self.old_vrs and VR_NEW[vr])):
                     unit = VR_UNIT[vr]
             if vr == VR_OW:
                 # storescp keeps odd-length OW odd
@@ -1233,7 +1235,7 @@ cdef class DatasetWriter(DatasetSink):
             # decides the VR of some later elements of this item (resolve_vr)
             pick = PICK_US
             self.v_us_tag = tag
-            self.v_src_be = self.in_be and not (imp or from_un)
+            self.v_src_be = src_be
         if (imp or self.convert_un) and (grp & 1) and 0x10 <= (tag & 0xFFFF) <= 0xFF and not dropped:
             pick = PICK_CREATOR
             self.v_cr_group = grp
