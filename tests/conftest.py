@@ -110,6 +110,17 @@ def make_server(tmp_path):
         srv.stop()
 
 
+def terminate(proc: subprocess.Popen) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within 10 s."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 class Process:
     """A server subprocess listening on a port, with its output collected."""
 
@@ -124,13 +135,7 @@ class Process:
             raise RuntimeError("%s exited: %s %s" % (argv, out, err))
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        terminate(self.proc)
         out, err = self.proc.communicate()
         self.stdout, self.stderr = out, err
         return out, err

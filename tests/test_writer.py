@@ -492,7 +492,7 @@ def test_picked_attributes():
     assert res == {"sop_class_uid": CT, "sop_instance_uid": "1.2.3", "study_instance_uid": "1.2.3.4",
                    "modality": "MR", "specific_character_set": "ISO_IR 100", "patient_name": b"Doe^John ",
                    "sop_class_uid_anywhere": True, "sop_instance_uid_anywhere": True,
-                   "bytes_written": len(out)}
+                   "bytes_written": len(out), "elements_discarded": False}
     nested = e.seq(0x00081110, [e.item(e.el(0x00080018, "UI", "9.9"))])
     out, res = run_writer(nested, EXPLICIT)
     assert res["sop_instance_uid"] is None and res["sop_instance_uid_anywhere"]
@@ -536,27 +536,53 @@ def _expect_error(ds, ts=EXPLICIT, match=None):
         run_writer(ds, ts, seed=1)
 
 
-def test_truncated_streams_raise():
-    """A stream cut anywhere inside an element, a sequence or an item is refused by finish()."""
+def test_truncated_streams():
+    """A stream cut inside a value, or at an element boundary inside a sequence
+    or item, is refused by finish(); cut inside an element header or before a
+    value begins, what came before is kept (``elements_discarded``), as storescp
+    keeps it (tests/test_malformed.py compares every cut with storescp) --
+    whatever the chunking."""
     for tsk in ("el", "il", "eb"):
         e = Enc(explicit=tsk != "il", be=tsk == "eb")
         head = e.el(0x00080016, "UI", CT + "\0")
         inner = e.item(e.el(0x00081150, "UI", "1.2.3\0") + e.seq(0x0008114A, [e.item(b"", undef=True)], undef=True))
+        kept = refused = 0
         for body in (e.seq(0x00081110, [inner, e.item(e.el(0x00081150, "UI", "1.2\0"), undef=True)], undef=True),
-                     e.seq(0x00081110, [inner, inner]),
-                     e.el(0x00100010, "PN", "Doe^John^^^"),
-                     e.el(0x7FE00010, "OW", b"\1" * 300)):
+                     e.seq(0x00081110, [inner, inner])):
             for cut in range(1, len(body)):
-                with pytest.raises(DatasetError, match="truncated"):
-                    run_writer(head + body[:cut], TSS[tsk], seed=cut)
+                outcomes = set()
+                for seed in (cut, cut + 7919):
+                    try:
+                        out, res = run_writer(head + body[:cut], TSS[tsk], seed=seed)
+                    except DatasetError as exc:
+                        assert "truncated" in str(exc)
+                        outcomes.add("refused")
+                    else:
+                        assert res["elements_discarded"]
+                        outcomes.add(split_file(out)[1])     # the meta has a new instance UID each time
+                assert len(outcomes) == 1, (tsk, cut)
+                kept += "refused" not in outcomes
+                refused += "refused" in outcomes
             run_writer(head + body, TSS[tsk], seed=1)
+        assert kept > 10 and refused > 10
+        for tag, vr, value in ((0x00100010, "PN", "Doe^John^^^"), (0x7FE00010, "OW", b"\1" * 300)):
+            body, empty = e.el(tag, vr, value), e.el(tag, vr, b"")
+            hsize = len(empty)
+            assert not run_writer(head + body, TSS[tsk], seed=1)[1]["elements_discarded"]
+            for cut in range(1, hsize):         # inside the header: the element is dropped
+                out, res = run_writer(head + body[:cut], TSS[tsk], seed=cut)
+                assert res["elements_discarded"] and split_file(out)[1] == split_file(run_writer(head, TSS[tsk])[0])[1]
+            out, res = run_writer(head + body[:hsize], TSS[tsk], seed=3)   # no value byte: kept empty
+            assert res["elements_discarded"] and split_file(out)[1] == head + empty
+            for cut in range(hsize + 1, len(body)):
+                with pytest.raises(DatasetError, match="truncated inside a value"):
+                    run_writer(head + body[:cut], TSS[tsk], seed=cut)
 
 
 def test_malformed_raise():
     e = Enc()
     cls = e.el(0x00080016, "UI", "1.2\0")
     _expect_error(cls + e.tag(0xFFFEE000) + b"\0\0\0\0", match="item tag")
-    _expect_error(cls + b"\x08\x00\x20\x00zz\x02\x00ab", match="VR")
     _expect_error(cls + e.seq(0x00081110, [e.item(e.el(0x00081150, "UI", "1.2"))])[:-5]
                   + e.el(0x00100010, "PN", "ABCDEFGH"), match="overrun")
     # element length overrunning its defined-length item
@@ -571,16 +597,45 @@ def test_malformed_raise():
     _expect_error(e.el(0x00420011, "OB", b"", length=UNDEF) + e.tag(0xFFFEE0DD) + b"\0\0\0\0", match="undefined")
     # huge length at top level: truncated at finish
     _expect_error(cls + e.el(0x00100010, "OB", b"abc", length=0xFFFFFFF0), match="truncated")
+    # encapsulated pixel data in a native syntax, native pixel data in an encapsulated one
+    with pytest.raises(OutputError, match="native"):
+        run_writer(cls + e.el(0x7FE00010, "OB", e.tag(0xFFFEE000) + b"\0\0\0\0" + e.tag(0xFFFEE0DD) + b"\0\0\0\0",
+                              length=UNDEF), EXPLICIT, seed=1)
+    _expect_error(cls + e.el(0x7FE00010, "OB", b"\1\2"), "1.2.840.10008.1.2.4.50", match="encapsulated")
+    # a pixel sequence without the Basic Offset Table item
+    _expect_error(cls + e.el(0x7FE00010, "OB", e.tag(0xFFFEE0DD) + b"\0\0\0\0", length=UNDEF),
+                  "1.2.840.10008.1.2.4.50", match="Basic Offset Table")
     # deep nesting
     deep = b""
     ds = b"".join(e.el(0x00081110, "SQ", b"", length=UNDEF) + e.tag(0xFFFEE000) + struct.pack("<I", UNDEF)
                   for _ in range(200))
     _expect_error(ds, match="deeply")
     del deep
-    # delimiters in the wrong places
-    _expect_error(e.tag(0xFFFEE00D) + b"\0\0\0\0")
+    # delimiters in the wrong places (an item delimiter ends the data set, as in storescp)
     _expect_error(e.tag(0xFFFEE0DD) + b"\0\0\0\0")
     _expect_error(e.el(0x00081110, "SQ", e.tag(0xFFFEE0DD) + b"\0\0\0\0"), match="delimiter")
+
+
+def test_defects_storescp_recovers_from():
+    """An unknown VR is kept as UN (2-byte length, as dcmdata reads it); an item
+    delimiter in the data set ends it (what follows is dropped); a repeated
+    element is dropped -- as storescp; dropping received data is reported."""
+    e = Enc()
+    cls = e.el(0x00080016, "UI", CT + "\0")
+    out, res = run_writer(cls + e.tag(0x00400010) + b"zz\2\0ab", EXPLICIT, seed=1)
+    assert split_file(out)[1] == cls + e.tag(0x00400010) + b"UN\0\0" + struct.pack("<I", 2) + b"ab"
+    assert not res["elements_discarded"]
+    pn = e.el(0x00100010, "PN", "AB")
+    out, res = run_writer(cls + e.tag(0xFFFEE00D) + b"\0\0\0\0" + pn, EXPLICIT, seed=2)
+    assert split_file(out)[1] == cls and res["elements_discarded"]
+    out, res = run_writer(cls + e.tag(0xFFFEE00D) + b"\0\0\0\0", EXPLICIT, seed=3)
+    assert split_file(out)[1] == cls and not res["elements_discarded"]
+    out, res = run_writer(cls + pn + e.el(0x00100010, "PN", "CD"), EXPLICIT, seed=4)
+    assert split_file(out)[1] == cls + pn and res["elements_discarded"]
+    # a zero tag repeated is a repetition too
+    zero = b"\0" * 8
+    out, res = run_writer(cls + zero + zero, EXPLICIT, seed=5)
+    assert split_file(out)[1] == cls + e.tag(0) + b"UL\4\0\0\0\0\0" and res["elements_discarded"]
 
 
 #: output options for hostile input: the default and each converting mode

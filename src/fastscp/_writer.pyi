@@ -18,6 +18,9 @@ class FinishResult(TypedDict):
     sop_class_uid_anywhere: bool
     sop_instance_uid_anywhere: bool
     bytes_written: int
+    #: received data was dropped or emptied to store the rest (a data set cut
+    #: inside an element, a repeated element): the status is 0xB006
+    elements_discarded: bool
 
 class DatasetSink:
     """Receives the data set fragments of one C-STORE, in order (C-level ``feed``)."""
@@ -64,7 +67,10 @@ class DatasetWriter(DatasetSink):
         ``convert_un``: +uc; ``new_vrs=False``: -u (newer VRs written as OB);
         ``meta_transfer_syntax``: the (0002,0010) written, if not ``transfer_syntax``."""
     def finish(self) -> FinishResult:
-        """Complete the file; raise ``fastscp.errors.DatasetError`` if the data set is incomplete."""
+        """Complete the file.  A data set that ends inside an element header, or
+        where a value has not begun, is completed as storescp completes it
+        (``elements_discarded``); one cut inside a value or at an element
+        boundary inside a sequence or item raises ``fastscp.errors.DatasetError``."""
     @property
     def bytes_received(self) -> int: ...
 

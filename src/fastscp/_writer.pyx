@@ -592,10 +592,13 @@ ctypedef struct Frame:
     bint implicit          # content is parsed as implicit VR little endian
     bint suppressed        # inside a dropped element: nothing is written
     int64_t end            # input position where a defined-length container ends
+    int64_t in_start       # input position of the first content byte
+    int nitems             # items seen so far (encapsulated pixel data: BOT + fragments)
     int64_t limit          # input position nothing inside may pass
     int64_t len_pos        # output position of the length field to patch (-1: none)
     int64_t content_start  # output position of the first content byte
     uint32_t last_tag
+    bint has_last          # an element was written in this item (last_tag is valid)
     int cr_start           # first private creator entry of this item
     int pixel_rep          # this item's PixelRepresentation (-1: none yet)
     int wave_bits          # this item's WaveformBitsAllocated (-1: none yet)
@@ -616,6 +619,10 @@ cdef class DatasetWriter(DatasetSink):
     cdef bint in_implicit, in_be      # how the data set arrives
     cdef bint out_implicit, out_be    # how it is written
     cdef bint encaps_ok           # encapsulated pixel data can be written (output syntax = input syntax)
+    cdef bint in_encapsulated     # the received syntax is an encapsulated (compressed) one
+    cdef bint discarded           # received data was dropped or emptied (truncated data set ...)
+    cdef bint ds_ended            # an item delimiter ended the data set: the rest is ignored
+    cdef bint fragment_empty      # the last pixel data item read had length 0
     cdef bint bitpres, write_meta
     cdef int gl_mode              # GL_RECALC / GL_CREATE / GL_REMOVE
     cdef bint undef_out           # sequences and items with undefined lengths (-e)
@@ -644,7 +651,7 @@ cdef class DatasetWriter(DatasetSink):
     cdef int depth
     # current value
     cdef int v_mode
-    cdef int64_t v_rem, v_skip, v_pending, v_start, v_len_pos
+    cdef int64_t v_rem, v_total, v_skip, v_pending, v_start, v_len_pos
     cdef int v_len_size
     cdef int v_unit, sw_n
     cdef uint8_t swbuf[8]
@@ -722,6 +729,11 @@ cdef class DatasetWriter(DatasetSink):
         # encapsulated pixel data only stays encapsulated (storescp cannot
         # decompress or compress: such an object fails under +te/+tb/+ti/+td)
         self.encaps_ok = out_ts == in_ts
+        # pixel data must be encapsulated exactly when the received syntax is
+        self.in_encapsulated = in_ts not in (TS_IMPLICIT_LE, TS_EXPLICIT_LE, TS_EXPLICIT_BE, TS_DEFLATED)
+        self.discarded = False
+        self.fragment_empty = False
+        self.ds_ended = False
         if meta_transfer_syntax is None:
             self.transfer_syntax = output_transfer_syntax or transfer_syntax
         self.mem = <uint8_t*>malloc(RESERVE + OBUF_SIZE)
@@ -759,8 +771,11 @@ cdef class DatasetWriter(DatasetSink):
         self.frames[0].implicit = self.in_implicit
         self.frames[0].end = NO_LIMIT
         self.frames[0].limit = NO_LIMIT
+        self.frames[0].in_start = 0
+        self.frames[0].nitems = 0
         self.frames[0].len_pos = -1
         self.frames[0].last_tag = 0
+        self.frames[0].has_last = False
         self.frames[0].pixel_rep = -1
         self.frames[0].wave_bits = -1
         if not self.write_meta:
@@ -972,7 +987,10 @@ cdef class DatasetWriter(DatasetSink):
             f.limit = f.end
         f.len_pos = len_pos
         f.content_start = self.out_pos()
+        f.in_start = self.in_pos
+        f.nitems = 0
         f.last_tag = 0
+        f.has_last = False
         f.cr_start = self.cr_top
         f.pixel_rep = -1
         f.wave_bits = -1
@@ -1002,6 +1020,55 @@ cdef class DatasetWriter(DatasetSink):
             self.suppress_depth = -1
         self.cr_top = f.cr_start
         self.depth -= 1
+        return 0
+
+    cdef int close_encapsulated(self, Frame* f) except -1:
+        """End of encapsulated pixel data: its sequence delimiter (also when
+        the data set ended before it).  A valid one starts with the Basic
+        Offset Table item."""
+        cdef uint8_t* o
+        if f.nitems == 0 and not f.suppressed:
+            self.err("encapsulated pixel data without a Basic Offset Table item")
+        o = self.out_reserve(8)
+        put_tag(o, TAG_SEQ_DELIM, self.out_be)
+        wr32(o + 4, 0, self.out_be)
+        return self.close_frame()
+
+    cdef int end_truncated(self) except -1:
+        """The data set ended.  Where it ends inside an element, keep what
+        storescp keeps: a partial element header is dropped, an element whose
+        value has not begun is kept with an empty value, and the open
+        sequences and items are closed with what they hold (``discarded``).
+        Where storescp aborts -- a value cut short, an item or sequence that
+        ends at an element boundary before its end -- DatasetError."""
+        cdef Frame* f
+        if self.state == ST_VALUE:
+            if self.v_rem != self.v_total:
+                self.err("data set truncated inside a value")
+            self.discarded = True
+            if self.v_mode == VM_RAW or self.v_mode == VM_SWAP:
+                if self.v_len_pos >= 0 and not self.suppress:
+                    self.patch_len(self.v_len_pos, self.v_len_size, 0)
+                self.v_pad = False
+            self.end_value()            # text and UI values patch their length (0) here
+        elif self.hlen:
+            self.hlen = 0
+            self.discarded = True
+        elif self.depth > 0:
+            f = &self.frames[self.depth]
+            # storescp keeps a top-level sequence that has not begun (empty),
+            # and encapsulated pixel data cut after an empty item (a zero-length
+            # Basic Offset Table) -- but not after an item with a value
+            if not ((f.kind == K_ENCAPS and self.fragment_empty)
+                    or (f.kind == K_SEQ and self.depth == 1 and self.in_pos == f.in_start)):
+                self.err("data set truncated inside a sequence or item")
+            self.discarded = True
+        while self.depth > 0:
+            f = &self.frames[self.depth]
+            if f.kind == K_ENCAPS:
+                self.close_encapsulated(f)
+            else:
+                self.close_frame()
         return 0
 
     cdef int check_ends(self) except -1:
@@ -1041,6 +1108,7 @@ cdef class DatasetWriter(DatasetSink):
         # ---- inside a sequence: items only
         if f.kind == K_SEQ:
             if tag == TAG_ITEM:
+                f.nitems += 1
                 o = self.out_reserve(8)
                 put_tag(o, tag, self.out_be)
                 wr32(o + 4, UNDEF if self.undef_out else 0, self.out_be)
@@ -1063,16 +1131,15 @@ cdef class DatasetWriter(DatasetSink):
                     self.err("pixel data fragment with undefined length")
                 if self.in_pos + <int64_t>length > f.limit:
                     self.err("pixel data fragment overruns its item")
+                f.nitems += 1
+                self.fragment_empty = length == 0
                 o = self.out_reserve(8)
                 put_tag(o, tag, self.out_be)
                 wr32(o + 4, length + (length & 1), self.out_be)
-                self.start_value(VM_RAW, length, 0, (length & 1) != 0, -1, 0)
+                self.start_value(VM_RAW, length, 0, (length & 1) != 0, self.out_pos() - 4, 0)
                 return 0
             if tag == TAG_SEQ_DELIM:
-                o = self.out_reserve(8)
-                put_tag(o, tag, self.out_be)
-                wr32(o + 4, 0, self.out_be)
-                self.close_frame()
+                self.close_encapsulated(f)
                 return self.check_ends()
             self.err(f"expected a pixel data fragment, found tag ({grp:04X},{tag & 0xFFFF:04X})")
 
@@ -1083,6 +1150,11 @@ cdef class DatasetWriter(DatasetSink):
                     self.close_frame()
                     return self.check_ends()
                 return self.check_ends()    # stray delimiter in a defined item: dropped
+            if tag == TAG_ITEM_DELIM and f.kind == K_DATASET:
+                # storescp (dcmdata) takes it for the end of the data set and
+                # ignores whatever follows
+                self.ds_ended = True
+                return 0
             self.err(f"unexpected item tag ({grp:04X},{tag & 0xFFFF:04X}) where an element was expected")
 
         if f.gl_active and grp != f.gl_group:
@@ -1091,7 +1163,9 @@ cdef class DatasetWriter(DatasetSink):
             # both values are complete (a new header started): the meta can be built
             self._resolve_meta(False)
 
-        dropped = tag == TAG_PADDING or (tag == f.last_tag and f.last_tag != 0)
+        dropped = tag == TAG_PADDING or (tag == f.last_tag and f.has_last)
+        if dropped and tag != TAG_PADDING:
+            self.discarded = True       # a repeated element: storescp keeps the first
         if self.gl_mode != GL_RECALC and not dropped:
             if (tag & 0xFFFF) == 0:
                 # -g: every group length goes; +g: one is already open for this group
@@ -1100,6 +1174,7 @@ cdef class DatasetWriter(DatasetSink):
                 self.open_gl(f, grp)
         if not dropped:
             f.last_tag = tag
+            f.has_last = True
 
         # VR
         if imp:
@@ -1107,12 +1182,14 @@ cdef class DatasetWriter(DatasetSink):
             if undefined:
                 vr = -1 if tag == TAG_PIXEL else VR_SQ
         else:
-            if not (65 <= h[4] <= 90 and 65 <= h[5] <= 90):
-                self.err(f"invalid VR bytes {bytes(h[4:6])!r} for tag ({grp:04X},{tag & 0xFFFF:04X})")
-            vr = <int>VR_FROM_CHARS[(h[4] - 65) * 26 + (h[5] - 65)] - 1
+            vr = -1
+            if 65 <= h[4] <= 90 and 65 <= h[5] <= 90:
+                vr = <int>VR_FROM_CHARS[(h[4] - 65) * 26 + (h[5] - 65)] - 1
             if vr < 0:
-                self.err(f"unknown VR {bytes(h[4:6])!r} for tag ({grp:04X},{tag & 0xFFFF:04X})")
-            if vr == VR_UN and not undefined and self.convert_un:
+                # an unknown VR: the value has a 2-byte length (header_size) and
+                # is kept as UN, as storescp (dcmdata) reads and writes it
+                vr = VR_UN
+            elif vr == VR_UN and not undefined and self.convert_un:
                 # +uc: the dictionary VR; a sequence's content is implicit VR LE
                 vr = self.lookup_vr(f, tag)
                 from_un = True
@@ -1135,6 +1212,10 @@ cdef class DatasetWriter(DatasetSink):
         if dropped and (vr == -1 or vr == VR_SQ):
             self.suppress = True        # the header is not written either (push records the depth)
         if vr == -1:
+            if not self.in_encapsulated and not self.suppress:
+                # storescp cannot write it either (0xA700): no valid file can be made
+                raise OutputError("encapsulated pixel data in a data set received in a native "
+                                  "(uncompressed) transfer syntax")
             if not self.encaps_ok and not self.suppress:
                 raise OutputError("encapsulated pixel data cannot be written in transfer syntax "
                                   + self.transfer_syntax)
@@ -1188,6 +1269,8 @@ cdef class DatasetWriter(DatasetSink):
                         pick = 7
         if self.in_pos + <int64_t>length > f.limit:
             self.err(f"value of ({grp:04X},{tag & 0xFFFF:04X}) overruns its sequence or item")
+        if tag == TAG_PIXEL and self.depth == 0 and self.in_encapsulated and not dropped:
+            self.err("native pixel data (defined length) in an encapsulated transfer syntax")
         if dropped:
             self.start_value(VM_SKIP, length, 0, False, -1, 0)
             return 0
@@ -1220,11 +1303,11 @@ cdef class DatasetWriter(DatasetSink):
                     unit = VR_UNIT[vr]
             if vr == VR_OW:
                 # storescp keeps odd-length OW odd
-                self.write_header(h, tag, vr, length)
-                self.start_value(VM_SWAP if unit else VM_RAW, length, 0, False, -1, unit)
+                pos = self.write_header(h, tag, vr, length)
+                self.start_value(VM_SWAP if unit else VM_RAW, length, 0, False, pos, unit)
             else:
-                self.write_header(h, tag, vr, length + (length & 1))
-                self.start_value(VM_SWAP if unit else VM_RAW, length, 0, (length & 1) != 0, -1, unit)
+                pos = self.write_header(h, tag, vr, length + (length & 1))
+                self.start_value(VM_SWAP if unit else VM_RAW, length, 0, (length & 1) != 0, pos, unit)
         if self.depth == 0 and (cls == C_UI or cls == C_STR):
             for i in range(6):
                 if PICK_TAGS[i] == tag:
@@ -1295,6 +1378,7 @@ cdef class DatasetWriter(DatasetSink):
         self.sw_n = 0
         self.v_mode = mode
         self.v_rem = length
+        self.v_total = length
         self.v_skip = skip
         self.v_pad = pad
         self.v_pending = 0
@@ -1484,6 +1568,10 @@ cdef class DatasetWriter(DatasetSink):
             self.in_pos += n
             return 0
         while i < n:
+            if self.ds_ended:
+                self.in_pos += n - i
+                self.discarded = True
+                return 0
             if self.state == ST_VALUE:
                 k = n - i
                 if k > self.v_rem:
@@ -1552,12 +1640,7 @@ cdef class DatasetWriter(DatasetSink):
             raise DatasetError("finish() called twice")
         try:
             if not self.bitpres:
-                if self.state == ST_VALUE:
-                    self.err("data set truncated inside a value")
-                if self.hlen:
-                    self.err("data set truncated inside an element header")
-                if self.depth > 0:
-                    self.err("data set truncated inside a sequence or item")
+                self.end_truncated()
                 if self.frames[0].gl_active:
                     self.patch_gl(&self.frames[0])
                 if self.file_pad:
@@ -1581,6 +1664,8 @@ cdef class DatasetWriter(DatasetSink):
             "sop_class_uid_anywhere": bool(self.class_anywhere),
             "sop_instance_uid_anywhere": bool(self.instance_anywhere),
             "bytes_written": self.meta_len + self.out_pos(),
+            # received data was dropped or emptied (status 0xB006)
+            "elements_discarded": bool(self.discarded),
         }
         if not self.bitpres:
             names = ("specific_character_set", "sop_class_uid", "sop_instance_uid", "modality",

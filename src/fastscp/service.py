@@ -235,6 +235,12 @@ class PendingStore:
                 raise sink_error
             result = self.sink.finish()
             self._close()
+            # +B: no consistency check at all (storescp)
+            status = st.SUCCESS if bit_preserving else self._check(result)
+            if is_failure_status(status):
+                # storescp keeps such a file; a failure here leaves none
+                self.abandon()
+                return status
             failed = self._place_and_commit(result, bit_preserving)
             if failed is not None:
                 return failed
@@ -250,8 +256,10 @@ class PendingStore:
             log.error("cannot write DICOM file: %s: %s", self.final_path, exc)
             self.abandon()
             return st.OUT_OF_RESOURCES
-        # +B: no consistency check at all (storescp)
-        status = st.SUCCESS if bit_preserving else self._check(result)
+        if status == st.SUCCESS and result.get("elements_discarded"):
+            log.warning("data set incomplete or with repeated elements, stored without them: %s",
+                        self.final_path)
+            status = st.ELEMENTS_DISCARDED
         event = StoredObject(
             path=self.final_path, sop_class_uid=self.sop_class_uid,
             sop_instance_uid=self.sop_instance_uid,
@@ -292,6 +300,8 @@ class PendingStore:
             return st.CANNOT_UNDERSTAND
         if (result.get("sop_class_uid") != self.sop_class_uid
                 or result.get("sop_instance_uid") != self.sop_instance_uid):
+            log.error("data set does not match the command's SOP class or instance UID: %s",
+                      self.final_path)
             return st.DATASET_DOES_NOT_MATCH_SOP_CLASS
         return st.SUCCESS
 

@@ -5,6 +5,8 @@ SUCCESS = 0x0000
 OUT_OF_RESOURCES = 0xA700
 #: Error: data set does not match SOP class
 DATASET_DOES_NOT_MATCH_SOP_CLASS = 0xA900
+#: Warning: elements discarded (a data set cut short was stored without what was missing)
+ELEMENTS_DISCARDED = 0xB006
 #: Error: cannot understand
 CANNOT_UNDERSTAND = 0xC000
 #: Failure: processing failure (a Python hook raised)
