@@ -120,6 +120,19 @@ Output options (storescp's, each checked by differential tests,
   * ``bit_preserving`` (``+B``) excludes all of these (the CLI refuses them,
     as storescp does, except ``-F``, ``-uc``/``+uc`` and ``-p``).
 
+Imperfect data sets (storescp's reading of the last PDV, measured byte by
+byte in tests/test_malformed.py): a data set that ends inside an element
+header loses that header; one that ends before the value of its last element
+begins keeps that element with an empty value; the open sequences and items
+are closed with what they hold (``discarded``; the server answers 0xB006).  A
+value cut short, or an item or sequence that ends at an element boundary
+before its end, raises DatasetError (storescp aborts).  An unknown VR is read
+with a 2-byte length and written as UN; an item delimiter in the data set
+ends it (what follows is ignored); pixel data must be encapsulated exactly
+when the received syntax is (top level; nested pixel data may be native),
+else OutputError (native syntax) or DatasetError; a pixel sequence needs its
+Basic Offset Table item.
+
 Known deviations (bounded memory makes them impossible or they are rare):
   * storescp sorts elements into ascending tag order; an element received out
     of order is written where it was received (only consecutive duplicates
