@@ -337,3 +337,19 @@ def test_catalogue_of_defects(tmp_path):
             if not dcmtk_reads(ours.file):
                 wrong.append((name, "DCMTK cannot read fastscp's file"))
     assert not wrong, wrong
+
+
+def test_bit_preserving_still_checks(tmp_path):
+    """+B stores the bytes as received; storescp then stores anything with 0x0000,
+    fastscp parses the data set on the side and refuses an invalid one."""
+    ts, cls, inst, data = CUT_OBJECTS["explicit LE"](tmp_path)
+    wanted = {len(data): (0, 0), 300: (0, 0xC000), 100: (0, 0xC000), 1: (ABORTED, 0xC000)}
+    cases = [(ts, cls, numbered_uid(inst, n), with_instance(data, inst, numbered_uid(inst, n))[:n]) for n in wanted]
+    native = numbered_uid("1.2.826.0.1.3680043.8.498.00000000", 1)
+    cases.append((ELE, SC, native, _head(E, native) + _image(E) + _encapsulated(E)))
+    outcomes = run_both(tmp_path, cases, options=("+B",))
+    got = [(ref.result, ours.result) for ref, ours in zip(outcomes["dcmtk"], outcomes["fastscp"])]
+    assert got == list(wanted.values()) + [(0, 0xA700)]
+    ref, ours = outcomes["dcmtk"][0], outcomes["fastscp"][0]
+    assert split_file(ref.file)[1] == split_file(ours.file)[1] == with_instance(data, inst, cases[0][2])
+    assert [o.file is not None for o in outcomes["fastscp"]] == [True, False, False, False, False]

@@ -551,6 +551,15 @@ def _build_meta(bytes sop_class, bytes sop_instance, str transfer_syntax, str im
     return b"\0" * 128 + b"DICM" + struct.pack("<HH2sHI", 2, 0, b"UL", 4, len(b)) + b
 
 
+def _readable(str ts):
+    """The stream writer can parse a data set in this transfer syntax."""
+    try:
+        _encoding(ts, False)
+    except NotImplementedError:
+        return False
+    return True
+
+
 def _encoding(str ts, bint bit_preserving):
     """(implicit VR, big endian) of the data set encoding of a transfer syntax
     the stream writer reads or writes."""
@@ -676,6 +685,10 @@ cdef class DatasetWriter(DatasetSink):
     cdef bint pick_seen[NPICK]
     cdef bint class_anywhere, instance_anywhere, class_nested, instance_nested, ui_class, ui_instance
     cdef bint failed, finished
+    # +B: the bytes go to the file as received; a second writer parses them
+    # into /dev/null so that an invalid data set still fails
+    cdef DatasetWriter validator
+    cdef int null_fd
     # private creators of the open items (implicit VR only)
     cdef uint16_t cr_group[MAX_CREATORS]
     cdef uint8_t cr_block[MAX_CREATORS]
@@ -688,6 +701,7 @@ cdef class DatasetWriter(DatasetSink):
 
     def __cinit__(self):
         self.mem = NULL
+        self.null_fd = -1
 
     def __init__(self, int fd, transfer_syntax, *, str calling_ae_title,
                  str implementation_class_uid, str implementation_version_name,
@@ -795,11 +809,25 @@ cdef class DatasetWriter(DatasetSink):
             self.meta_resolved = True
         elif self.bitpres:
             self._resolve_meta(True)
+        if self.bitpres and _readable(in_ts):
+            self.null_fd = os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
+            self.validator = DatasetWriter(
+                self.null_fd, in_ts, calling_ae_title=calling_ae_title,
+                implementation_class_uid=implementation_class_uid,
+                implementation_version_name=implementation_version_name,
+                command_sop_class_uid=command_sop_class_uid,
+                command_sop_instance_uid=command_sop_instance_uid, write_file_meta=False)
 
     def __dealloc__(self):
         if self.mem != NULL:
             free(self.mem)
             self.mem = NULL
+        self._close_null()
+
+    cdef void _close_null(self) noexcept:
+        if self.null_fd >= 0:
+            os.close(self.null_fd)
+            self.null_fd = -1
 
     # ------------------------------------------------------------ meta
     def _resolve_meta(self, bint forced):
@@ -1579,6 +1607,8 @@ cdef class DatasetWriter(DatasetSink):
         if self.bitpres:
             self.out_bytes(data, n)
             self.in_pos += n
+            if self.validator is not None:
+                self.validator.feed(data, n)
             return 0
         while i < n:
             if self.ds_ended:
@@ -1652,6 +1682,13 @@ cdef class DatasetWriter(DatasetSink):
         if self.finished:
             raise DatasetError("finish() called twice")
         try:
+            if self.validator is not None:
+                try:
+                    if self.validator.finish()["elements_discarded"]:
+                        self.err("incomplete data set, or a repeated element: it cannot be stored "
+                                 "bit-preserving")
+                finally:
+                    self._close_null()
             if not self.bitpres:
                 self.end_truncated()
                 if self.frames[0].gl_active:
