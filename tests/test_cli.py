@@ -671,10 +671,13 @@ def test_table_consistent():
         "--bit-preserving", "--write-dataset", "--length-undefined", "--group-length-create",
         "--group-length-remove", "--padding-create", "--convert-un", "--disable-new-vr",
         "--compression-level", "--write-xfer-little", "--write-xfer-big", "--write-xfer-implicit",
-        "--write-xfer-deflated"}
+        "--write-xfer-deflated",
+        # fastscp's own limits (not storescp's)
+        "--max-inflated-size", "--max-inflation-ratio"}
     assert len(options.OPTIONS) == len(names) - sum(1 for o in options.OPTIONS if o.short)
-    # every option of the manual (3.6.9, which adds +ph +pg +pm +pb --no-sni --expect-sni)
-    assert len(options.OPTIONS) == 119
+    # every option of the manual (3.6.9, which adds +ph +pg +pm +pb --no-sni --expect-sni),
+    # and fastscp's own limits
+    assert len(options.OPTIONS) == 119 + 2
 
 
 # ---------------------------------------------------------------------------

@@ -71,6 +71,8 @@ class DatasetWriter(DatasetSink):
         where a value has not begun, is completed as storescp completes it
         (``elements_discarded``); one cut inside a value or at an element
         boundary inside a sequence or item raises ``fastscp.errors.DatasetError``."""
+    def close(self) -> None:
+        """Release what the writer holds besides ``fd`` (an abandoned object)."""
     @property
     def bytes_received(self) -> int: ...
 

@@ -824,6 +824,11 @@ cdef class DatasetWriter(DatasetSink):
             self.mem = NULL
         self._close_null()
 
+    def close(self):
+        """Give back the descriptor the +B validator holds (the object is
+        abandoned; ``fd`` stays the caller's)."""
+        self._close_null()
+
     cdef void _close_null(self) noexcept:
         if self.null_fd >= 0:
             os.close(self.null_fd)

@@ -238,6 +238,10 @@ def _network_options(config: ServerConfig, st: opts.Settings,
         config.sleep_after = float(v["--sleep-after"][0])  # type: ignore[arg-type]
     if "--sleep-during" in v:
         config.sleep_during = float(v["--sleep-during"][0])  # type: ignore[arg-type]
+    if "--max-inflated-size" in v:
+        config.max_inflated_size = int(v["--max-inflated-size"][0]) * 1024 * 1024  # type: ignore[call-overload]
+    if "--max-inflation-ratio" in v:
+        config.max_inflation_ratio = int(v["--max-inflation-ratio"][0])  # type: ignore[call-overload]
     if cmd is not None:
         config.host_lookup = not cmd.has("--disable-host-lookup")
         config.refuse = cmd.has("--refuse")

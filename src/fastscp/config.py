@@ -52,6 +52,12 @@ class ServerConfig:
     abort_during: bool = False
     #: storescp's -up; fastscp always removes white space from UIDs (as dcmdata)
     uid_padding: bool = False
+    #: a deflated data set may not inflate to more than this many bytes
+    #: (--max-inflated-size, in MiB on the command line)
+    max_inflated_size: int = 4096 * 1024 * 1024
+    #: ... nor, once past INFLATION_RATIO_FLOOR bytes, to more than this many
+    #: times the deflated bytes received so far (--max-inflation-ratio)
+    max_inflation_ratio: int = 100
     #: transfer syntax preference list (+x=, +xe, ... +xa: uids.PREFERENCE_LISTS);
     #: None = storescp's default (explicit VR local byte order first)
     transfer_syntaxes: Optional[Tuple[str, ...]] = None

@@ -29,11 +29,14 @@ from typing import Optional
 
 from fastscp._pdv import CallbackSink
 from fastscp._writer import DatasetWriter
-from fastscp.errors import DatasetError
+from fastscp.errors import DatasetError, OutputError
 from fastscp.uids import DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN, EXPLICIT_VR_LITTLE_ENDIAN
 
 #: largest slice inflated or deflated at once
 INFLATE_SLICE = 256 * 1024
+#: the inflation ratio is not checked below this many inflated bytes: small
+#: objects of blank pixels or repeated text compress far beyond any ratio
+INFLATION_RATIO_FLOOR = 64 * 1024 * 1024
 #: storescp's default deflate level (+cl 6)
 COMPRESSION_LEVEL = 6
 #: slices of the plain data set handed to the compressor (see _deflate_file)
@@ -47,12 +50,15 @@ class _Feeder:
     cycle keeps a finished writer's buffers alive until the next garbage
     collection."""
 
-    __slots__ = ("writer", "inflater", "received")
+    __slots__ = ("writer", "inflater", "received", "inflated", "max_size", "max_ratio")
 
-    def __init__(self, writer: DatasetWriter, inflater) -> None:
+    def __init__(self, writer: DatasetWriter, inflater, max_size: int, max_ratio: int) -> None:
         self.writer = writer
         self.inflater = inflater
         self.received = 0
+        self.inflated = 0
+        self.max_size = max_size
+        self.max_ratio = max_ratio
 
     def __call__(self, data: bytes) -> None:
         self.received += len(data)
@@ -64,11 +70,22 @@ class _Feeder:
             while data and not inflater.eof:
                 out = inflater.decompress(data, INFLATE_SLICE)
                 if out:
+                    self._check(len(out))
                     self.writer.write(out)
                 data = inflater.unconsumed_tail
         except zlib.error as exc:
             raise DatasetError("deflated data set cannot be inflated: %s" % exc) from None
         # bytes after the end of the deflate stream (a pad byte) are ignored
+
+    def _check(self, more: int) -> None:
+        """Stop a deflate bomb before the slice is written."""
+        self.inflated += more
+        if self.inflated > self.max_size:
+            raise OutputError("deflated data set inflates beyond %d bytes (--max-inflated-size)"
+                              % self.max_size)
+        if self.inflated > INFLATION_RATIO_FLOOR and self.inflated > self.max_ratio * self.received:
+            raise OutputError("deflated data set inflates beyond %d times its %d bytes received "
+                              "(--max-inflation-ratio)" % (self.max_ratio, self.received))
 
 
 class DeflatedWriter(CallbackSink):
@@ -83,6 +100,7 @@ class DeflatedWriter(CallbackSink):
     def __init__(self, fd: int, transfer_syntax: str = DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN, *,
                  output_transfer_syntax: Optional[str] = None,
                  temp_dir: Optional[str] = None, compression_level: int = COMPRESSION_LEVEL,
+                 max_inflated_size: int = 4096 * 1024 * 1024, max_inflation_ratio: int = 100,
                  **writer_options):
         out_ts = output_transfer_syntax or transfer_syntax
         self.inflating = transfer_syntax == DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN
@@ -105,12 +123,16 @@ class DeflatedWriter(CallbackSink):
             self._close_plain()
             raise
         self._inflater = zlib.decompressobj(-zlib.MAX_WBITS) if self.inflating else None
-        self._feeder = _Feeder(self._writer, self._inflater)
+        self._feeder = _Feeder(self._writer, self._inflater, max_inflated_size, max_inflation_ratio)
         super().__init__(self._feeder)
 
     @property
     def bytes_received(self) -> int:
         return self._feeder.received
+
+    def close(self) -> None:
+        """Give back the temporary file at once (the object is abandoned)."""
+        self._close_plain()
 
     def _close_plain(self) -> None:
         if self._plain is not None:
@@ -125,6 +147,7 @@ class DeflatedWriter(CallbackSink):
                 except zlib.error as exc:
                     raise DatasetError("deflated data set cannot be inflated: %s" % exc) from None
                 if tail:
+                    self._feeder._check(len(tail))
                     self._writer.write(tail)
                 if not self._inflater.eof:
                     raise DatasetError("deflated data set ends before its deflate stream")

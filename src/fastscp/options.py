@@ -241,6 +241,11 @@ _opt(None, "--abort-during", "abort while a C-STORE-RQ is being received", built
 _opt("-pm", "--promiscuous", "accept unknown SOP classes as well\n(not with --config-file)",
      built=True)
 _opt("-up", "--uid-padding", "fix UIDs padded with spaces without warning", built=True)
+_sub("limits (fastscp):")
+_opt(None, "--max-inflated-size", "a deflated data set may inflate to n MiB\nat most (default: 4096)",
+     "[n]umber of MiB: integer", [Value("uint", min=1)], built=True)
+_opt(None, "--max-inflation-ratio", "past 64 MiB, a deflated data set may inflate\nto r times the bytes received at most\n(default: 100)",
+     "[r]atio: integer", [Value("uint", min=1)], built=True)
 
 # -- TLS ---------------------------------------------------------------------
 _section("transport layer security (TLS) options")
@@ -804,6 +809,8 @@ def check_rest(cmd: CommandLine, level: str, settings: Optional[Settings] = None
         st.max_pdu = int(v[0])  # type: ignore[arg-type]
     val("--sleep-after")
     val("--sleep-during")
+    val("--max-inflated-size")
+    val("--max-inflation-ratio")
     # 5. configuration file conflicts
     if cmd.has("--config-file"):
         if prefer_name not in (None, "--prefer-uncompr"):

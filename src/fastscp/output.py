@@ -31,6 +31,8 @@ def check_output_options(config: ServerConfig) -> None:
     if wts is not None and wts not in OUTPUT_TRANSFER_SYNTAXES:
         raise ConfigError("write_transfer_syntax must be None or one of %s, not %r"
                           % (", ".join(OUTPUT_TRANSFER_SYNTAXES), wts))
+    if config.max_inflated_size < 1 or config.max_inflation_ratio < 1:
+        raise ConfigError("max_inflated_size and max_inflation_ratio must be at least 1")
     if wts is not None and config.bit_preserving:
         raise ConfigError("bit preserving mode writes the transfer syntax received: "
                           "write_transfer_syntax must be None")
@@ -83,5 +85,7 @@ def make_writer(config: ServerConfig, fd: int, transfer_syntax: str, *, calling_
         # inflated as it arrives / written to a temporary file and deflated at the end
         from fastscp.deflate import DeflatedWriter
         return DeflatedWriter(fd, transfer_syntax, temp_dir=temp_dir,
-                              compression_level=config.compression_level, **common)
+                              compression_level=config.compression_level,
+                              max_inflated_size=config.max_inflated_size,
+                              max_inflation_ratio=config.max_inflation_ratio, **common)
     return DatasetWriter(fd, transfer_syntax, **common)

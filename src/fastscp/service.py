@@ -77,7 +77,9 @@ class PendingStore:
         self.final_path = "" if self.ignore else os.path.join(self.directory, self.name)
         self.temp_path: Optional[str] = None
         self.fd = -1
-        self.open_error: Optional[OSError] = None
+        #: why no writer could be made (file system error, or a writer that
+        #: refuses this transfer syntax or configuration)
+        self.open_error: Optional[Exception] = None
         #: an on_store_request hook refused the object with this status
         self.refused: Optional[int] = None
         #: an on_store_request hook chose the path
@@ -107,10 +109,20 @@ class PendingStore:
                 temp_dir=None if self.ignore else self.directory,
                 convert=not self.ignore,
             )
-        except OSError as exc:
+        except Exception as exc:
             self.open_error = exc
-            self._close()
+            self._release()
             self.sink = DiscardSink()
+
+    def _release(self) -> None:
+        """Give back the descriptor, the temporary file and what the writer holds."""
+        self._close()
+        close = getattr(self.sink, "close", None) if hasattr(self, "sink") else None
+        if close is not None:
+            close()
+        if self.temp_path:
+            self.service.storage.discard(self.temp_path)
+            self.temp_path = None
 
     def _close(self) -> None:
         if self.fd >= 0:
@@ -203,29 +215,33 @@ class PendingStore:
     def finish(self, sink_error: Optional[BaseException]) -> int:
         """The last data set fragment arrived: complete the file, return the
         status; `after_response` then holds the -xcr/end-of-study work."""
-        if self.refused is not None:
-            status = self.refused
-        else:
-            status = self._complete(sink_error)
+        try:
+            status = self.refused if self.refused is not None else self._complete(sink_error)
+        except Exception:
+            # a fault of fastscp's own: the association goes on, nothing is left behind
+            log.exception("C-STORE failed: %s", self.final_path)
+            self.abandon()
+            status = st.PROCESSING_FAILURE
         events = self.service.events
         self._close_timer(self._stored_directory is not None)
         directory = None if self.ignore else (self._stored_directory or self.directory)
-        self.after_response = events.after_response(
-            directory, None if self.ignore else self.name, self.info, self._ended_study)
+        try:
+            self.after_response = events.after_response(
+                directory, None if self.ignore else self.name, self.info, self._ended_study)
+        except Exception:
+            log.exception("after C-STORE: %s", self.final_path)
         return status
 
     def abandon(self) -> None:
         """The association ended before the data set was complete."""
         self._close_timer(False)
-        self._close()
-        if self.temp_path:
-            self.service.storage.discard(self.temp_path)
-            self.temp_path = None
+        self._release()
 
     def _complete(self, sink_error: Optional[BaseException]) -> int:
         """Complete the file, return the status."""
         if self.open_error is not None:
-            log.error("cannot write DICOM file: %s: %s", self.final_path, self.open_error.strerror)
+            log.error("cannot write DICOM file: %s: %s", self.final_path,
+                      getattr(self.open_error, "strerror", None) or self.open_error)
             return st.OUT_OF_RESOURCES
         if self.ignore:
             return self._finish_ignored(sink_error)
