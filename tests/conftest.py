@@ -68,12 +68,17 @@ def _require_dcmtk():
 
 
 class InProcessServer:
-    def __init__(self, directory: Path, **config):
+    """fastscp in a thread of this process; ``hooks``: Server callbacks
+    (``on_stored`` defaults to collecting the stored objects in ``stored``)."""
+
+    def __init__(self, directory: Path, hooks=None, **config):
         from fastscp import Server, ServerConfig
         self.directory = directory
         self.stored = []
+        hooks = dict(hooks or {})
+        hooks.setdefault("on_stored", self.stored.append)
         self.server = Server(ServerConfig(port=0, host="127.0.0.1", output_directory=str(directory), **config),
-                             on_stored=self.stored.append)
+                             **hooks)
         self.port = self.server.port
         self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"handle_signals": False},
                                        daemon=True)

@@ -17,12 +17,11 @@ from pathlib import Path
 import pytest
 
 import fastscp.service
-from fastscp import Server, ServerConfig
 from fastscp._pdv import CallbackSink
 from fastscp.storage import Storage
 from fastscp.uids import DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN, PREFERENCE_LISTS
 
-from conftest import wait_for
+from conftest import InProcessServer, wait_for
 from dicomenc import Enc
 from rawstore import send_cases
 
@@ -54,24 +53,14 @@ def leftovers(directory):
     return [p for p in Path(directory).rglob("*") if p.is_file() and p.name.startswith(".fastscp-")]
 
 
-class Embedded:
+class Embedded(InProcessServer):
     """fastscp in this process (so that a failure can be injected), with -tos 1."""
 
     def __init__(self, directory, **hooks):
-        self.directory = directory
         self.completed = []
         hooks.setdefault("on_study_complete", self.completed.append)
-        self.server = Server(ServerConfig(port=0, host="127.0.0.1", output_directory=str(directory),
-                                          eostudy_timeout=1.0, sort_mode="study-uid", host_lookup=False,
-                                          transfer_syntaxes=PREFERENCE_LISTS["prefer-deflated"]), **hooks)
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"handle_signals": False},
-                                       daemon=True)
-        self.thread.start()
-
-    def stop(self):
-        self.server.shutdown()
-        self.thread.join(timeout=20)
-        assert not self.thread.is_alive()
+        super().__init__(directory, hooks, eostudy_timeout=1.0, sort_mode="study-uid", host_lookup=False,
+                         transfer_syntaxes=PREFERENCE_LISTS["prefer-deflated"])
 
 
 def _run_with_failure(tmp_path, monkeypatch, inject, expected_status, **hooks):
@@ -83,10 +72,10 @@ def _run_with_failure(tmp_path, monkeypatch, inject, expected_status, **hooks):
     srv = Embedded(out, **hooks)
     try:
         undo = inject(monkeypatch)
-        statuses = send_cases(srv.server.port, [case(1)])
+        statuses = send_cases(srv.port, [case(1)])
         if undo:
             undo()
-        statuses += send_cases(srv.server.port, [case(2)])
+        statuses += send_cases(srv.port, [case(2)])
         assert statuses == [expected_status, 0]
         assert not leftovers(out)
         # -tos still fires: the failed store did not keep the study "in progress"
@@ -170,25 +159,25 @@ def test_placement_fails_unexpectedly(tmp_path, monkeypatch):
     _run_with_failure(tmp_path, monkeypatch, inject, 0x0110)
 
 
-def test_on_store_request_hook_raises(tmp_path, monkeypatch):
-    calls = []
-
-    def hook(request):
-        calls.append(request)
+def _raising_once(calls):
+    """A hook that records its argument and raises the first time."""
+    def hook(arg):
+        calls.append(arg)
         if len(calls) == 1:
             raise RuntimeError("hook bug")
-    _run_with_failure(tmp_path, monkeypatch, lambda mp: None, 0x0110, on_store_request=hook)
+    return hook
+
+
+def test_on_store_request_hook_raises(tmp_path, monkeypatch):
+    calls = []
+    _run_with_failure(tmp_path, monkeypatch, lambda mp: None, 0x0110, on_store_request=_raising_once(calls))
+    assert len(calls) == 2
 
 
 def test_on_stored_hook_raises(tmp_path, monkeypatch):
     """The object was stored before the hook ran: the file stays (README)."""
     calls = []
-
-    def hook(obj):
-        calls.append(obj)
-        if len(calls) == 1:
-            raise RuntimeError("hook bug")
-    _run_with_failure(tmp_path, monkeypatch, lambda mp: None, 0x0110, on_stored=hook)
+    _run_with_failure(tmp_path, monkeypatch, lambda mp: None, 0x0110, on_stored=_raising_once(calls))
     assert len(calls) == 2 and all(Path(c.path).is_file() for c in calls)
 
 
@@ -202,10 +191,10 @@ def test_on_study_complete_hook_raises(tmp_path, monkeypatch):
     out.mkdir()
     srv = Embedded(out, on_study_complete=hook)
     try:
-        assert send_cases(srv.server.port, [case(1)]) == [0]
+        assert send_cases(srv.port, [case(1)]) == [0]
         assert wait_for(lambda: len(completed) == 1, timeout=10)
         # the server goes on: a new study completes too
-        assert send_cases(srv.server.port, [case(2, study=STUDY + ".2")]) == [0]
+        assert send_cases(srv.port, [case(2, study=STUDY + ".2")]) == [0]
         assert wait_for(lambda: len(completed) == 2, timeout=10)
     finally:
         srv.stop()
@@ -232,7 +221,7 @@ def test_disk_full(small_tmpfs):
     out.mkdir()
     srv = Embedded(out)
     try:
-        statuses = send_cases(srv.server.port, [case(1, pixel_bytes=3 << 20), case(2)])
+        statuses = send_cases(srv.port, [case(1, pixel_bytes=3 << 20), case(2)])
         assert statuses == [0xA700, 0]
         assert not leftovers(out)
         assert len([p for p in out.rglob("*") if p.is_file()]) == 1
@@ -261,11 +250,8 @@ def _deflated_case(n, value_bytes):
 
 
 def _serve(directory, **config):
-    srv = Server(ServerConfig(port=0, host="127.0.0.1", output_directory=str(directory), host_lookup=False,
-                              transfer_syntaxes=PREFERENCE_LISTS["prefer-deflated"], **config))
-    thread = threading.Thread(target=srv.serve_forever, kwargs={"handle_signals": False}, daemon=True)
-    thread.start()
-    return srv, thread
+    return InProcessServer(directory, host_lookup=False, transfer_syntaxes=PREFERENCE_LISTS["prefer-deflated"],
+                           **config)
 
 
 def test_deflate_bomb_stops_at_once(tmp_path):
@@ -273,7 +259,7 @@ def test_deflate_bomb_stops_at_once(tmp_path):
     bomb = _deflated_case(1, 1 << 30)
     assert len(bomb[3]) < 2 << 20
     sizes = []
-    srv, thread = _serve(tmp_path)
+    srv = _serve(tmp_path)
     stop = threading.Event()
 
     def watch():
@@ -287,20 +273,18 @@ def test_deflate_bomb_stops_at_once(tmp_path):
     finally:
         stop.set()
         watcher.join()
-        srv.shutdown()
-        thread.join(timeout=20)
+        srv.stop()
     assert statuses == [0xA700, 0]
     assert not leftovers(tmp_path)
     assert max(sizes, default=0) <= (64 << 20) + (1 << 20), "the bomb was inflated past the limit"
 
 
 def test_max_inflated_size(tmp_path):
-    srv, thread = _serve(tmp_path, max_inflated_size=2 << 20)
+    srv = _serve(tmp_path, max_inflated_size=2 << 20)
     try:
         statuses = send_cases(srv.port, [_deflated_case(1, 3 << 20), _deflated_case(2, 1 << 20)], timeout=60)
     finally:
-        srv.shutdown()
-        thread.join(timeout=20)
+        srv.stop()
     assert statuses == [0xA700, 0]
     assert not leftovers(tmp_path)
 
