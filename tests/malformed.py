@@ -17,7 +17,7 @@ from typing import Dict, List, Optional, Sequence
 
 from conftest import DCMTK_BIN, DCMTK_ENV, STORESCP, free_port, is_listening, terminate, wait_for
 from dicomfile import comparable_meta, split_file
-from rawstore import ABORTED, TIMEOUT, Case, send_cases
+from rawstore import TIMEOUT, Case, send_cases
 
 DCMDUMP = str(DCMTK_BIN / "dcmdump")
 

@@ -9,9 +9,8 @@ association until the server aborts or closes it; then a new one is opened.
 """
 from __future__ import annotations
 
-import socket
 import struct
-from typing import Dict, Iterable, List, Sequence, Tuple
+from typing import Dict, List, Sequence, Tuple
 
 from dicomnet import RawPeer, associate_rq, parse_ac_results, parse_command, release_rq, store_rq
 

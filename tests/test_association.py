@@ -216,7 +216,7 @@ def test_undecodable_dataset_gets_failure_status_and_no_file(assoc, tmp_path):
     assoc.receive(encode_pdata(1, dn.store_rq(dn.CT_IMAGE, "1.2.3"), True, 0)
                   + encode_pdata(1, bad, False, 0))
     (rsp,) = responses(assoc.data_to_send())
-    assert struct.unpack("<H", rsp[0x0900])[0] != 0
+    assert struct.unpack("<H", rsp[0x0900])[0] == 0xC000      # a value cut short (storescp aborts)
     assert final_files(tmp_path) == [] and all_files(tmp_path) == []
     assoc.receive(encode_pdata(3, dn.echo_rq(2), True, 0))
     assert responses(assoc.data_to_send())[0][0x0900] == b"\0\0"

@@ -429,6 +429,30 @@ def test_help_like_storescp(argv):
     rc_o, out_o, _ = run_ours(argv)
     assert rc_s == rc_o == 0
     assert "usage: storescp" in out_s and "usage: fastscp" in out_o
+    theirs, ours = _help_options(out_s), _help_options(out_o)
+    # every option Debian's storescp lists, with its short form; ours adds the
+    # 3.6.9 manual's TLS options and fastscp's own limits, nothing else
+    assert set(theirs) <= set(ours)
+    assert all(ours[name] == short for name, short in theirs.items())
+    assert set(ours) - set(theirs) == {"--list-profiles", "--profile-8996", "--profile-8996-mod",
+                                       "--profile-basic", "--no-sni", "--expect-sni",
+                                       "--max-inflated-size", "--max-inflation-ratio"}
+    # the same sections, in the same order
+    assert _help_sections(out_s) == [t for t in _help_sections(out_o) if t in _help_sections(out_s)]
+
+
+def _help_options(text):
+    """{long option: short option or None} of a DCMTK help text."""
+    out = {}
+    for line in text.splitlines():
+        m = re.match(r"^[*\s]\s*(?:([+-][^\s]*)\s+)?(--[\w-]+)", line)     # "*": not built yet
+        if m:
+            out[m.group(2)] = m.group(1)
+    return out
+
+
+def _help_sections(text):
+    return [line for line in text.splitlines() if re.match(r"^\S.*:$", line)]
 
 
 @pytest.mark.parametrize("argv", [["--version"], ["--version", "1", "2"], ["--arguments", "--version"],
@@ -446,7 +470,16 @@ def test_version(argv):
 @needs_storescp
 @pytest.mark.parametrize("argv", [["--version", "1", "2"], ["--version", "+cc"]])
 def test_version_like_storescp(argv):
-    assert run_storescp(argv)[0] == run_ours(argv)[0] == 0
+    (rc_s, out_s, err_s), (rc_o, out_o, err_o) = run_storescp(argv), run_ours(argv)
+    assert rc_s == rc_o == 0 and err_s == err_o == ""
+    theirs, ours = out_s.splitlines(), out_o.splitlines()
+    # the same layout: "$package: program vX $", blank, title, blank, host, ...
+    assert re.match(r"^\$dcmtk: storescp v\S+ .*\$$", theirs[0]) and re.match(r"^\$fastscp: fastscp v\S+ \$$", ours[0])
+    assert theirs[1] == ours[1] == ""
+    assert theirs[2].replace("storescp", "fastscp") == ours[2]
+    for prefix in ("Host type: ", "Build options: "):
+        assert [i for i, line in enumerate(theirs) if line.startswith(prefix)] == \
+            [i for i, line in enumerate(ours) if line.startswith(prefix)], prefix
 
 
 @pytest.mark.parametrize("argv", [["+cc"], ["+cc", "1", "2"], ["+ph"], ["+ph", P]])

@@ -17,14 +17,20 @@ def echo_ok(port):
     return r.returncode == 0
 
 
-def ends_with_abort_or_close(peer):
-    """Read until the server closes; True if it sent A-ABORT or just closed."""
+def ends_with_abort_or_close(peer, accepted=False):
+    """Read until the server closes: True if its only answer (after the
+    A-ASSOCIATE-AC, when ``accepted``) was an A-ABORT or closing the
+    connection, False if it sent any other PDU."""
+    if accepted:
+        p = peer.read_pdu(timeout=10)
+        if p is None or p[0] != 2:
+            return False
     while True:
         p = peer.read_pdu(timeout=10)
         if p is None:
             return True
-        if p[0] == 7:
-            return True
+        if p[0] != 7:
+            return False
 
 
 HOSTILE = {
@@ -51,7 +57,7 @@ def test_hostile_stream_ends_association_server_survives(make_server, name, capl
     peer = dn.RawPeer(server.port)
     peer.send(HOSTILE[name])
     try:
-        assert ends_with_abort_or_close(peer)
+        assert ends_with_abort_or_close(peer, accepted=HOSTILE[name].startswith(GOOD_RQ))
     finally:
         peer.close()
     assert echo_ok(server.port)

@@ -100,19 +100,41 @@ def test_stalled_peer_does_not_hold_up_others(server):
         half_store.close()
 
 
-def test_many_concurrent_associations(server):
+def test_many_concurrent_associations(server, tmp_path):
+    """Six senders at once, each with objects of its own: every file holds
+    exactly what its sender sent (nothing mixed between associations)."""
+    sent = {}
+    per_sender = []
+    for sender in range(6):
+        paths = []
+        for n, source in enumerate((CT_SMALL, MR_SMALL, CT_SMALL)):
+            ds = pydicom.dcmread(source)
+            ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = "1.2.826.0.1.3680043.8.498.5.%d.%d" % (
+                sender, n)
+            ds.PatientName = "Sender%d^Object%d" % (sender, n)
+            arr = bytearray(ds.PixelData)
+            arr[:4] = bytes((sender, n, sender, n))
+            ds.PixelData = bytes(arr)
+            path = tmp_path / ("s%d-%d.dcm" % (sender, n))
+            ds.save_as(path)
+            sent[ds.SOPInstanceUID] = (str(ds.PatientName), ds.PixelData)
+            paths.append(path)
+        per_sender.append(paths)
     results = []
 
-    def send():
-        results.append(run_storescu(server.port, [CT_SMALL, MR_SMALL], timeout=60).returncode)
-    threads = [threading.Thread(target=send) for _ in range(6)]
+    def send(paths):
+        results.append(run_storescu(server.port, paths, timeout=60).returncode)
+    threads = [threading.Thread(target=send, args=(paths,)) for paths in per_sender]
     for t in threads:
         t.start()
     for t in threads:
         t.join(timeout=90)
     assert results == [0] * 6
-    assert len(final_files(server.directory)) == 2
-    assert len(server.stored) == 12
+    files = final_files(server.directory)
+    assert len(files) == len(sent) == 18 and len(server.stored) == 18
+    for f in files:
+        ds = pydicom.dcmread(f)
+        assert (str(ds.PatientName), ds.PixelData) == sent[ds.SOPInstanceUID], f.name
 
 
 def test_abort_mid_object_leaves_no_file(server):

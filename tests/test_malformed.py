@@ -20,7 +20,7 @@ import pytest
 
 from dicomenc import UNDEF, Enc
 from dicomfile import split_file
-from malformed import STORED, dcmtk_reads, numbered_uid, run_both, same_file, with_instance
+from malformed import dcmtk_reads, numbered_uid, run_both, same_file, with_instance
 from rawstore import ABORTED, TIMEOUT
 from test_differential import write_crafted_files
 

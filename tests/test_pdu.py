@@ -147,14 +147,31 @@ def test_garbage_pdata_never_crashes(body):
 
 
 def test_large_association_pdu_grows_buffer():
-    contexts = [(2 * i + 1, "1.2.840.10008.5.1.4.1.1.%d" % i, [dn.ELE] * 20) for i in range(120)]
+    contexts = [(2 * i + 1, "1.2.840.10008.5.1.4.1.1.%d" % i, [dn.ELE] * 100) for i in range(120)]
     rq = dn.associate_rq(contexts)
-    assert len(rq) > 300000 // 100
     reader = _pdu.PDUReader(4096)
-    reader.feed(rq)
-    kind, pdu_type, payload = reader.next_event()
+    initial = reader.capacity
+    assert len(rq) > initial, "the request must not fit the initial buffer"
+    events = []
+    for i in range(0, len(rq), 65536):          # as a transport reads: a slice, then the events
+        reader.feed(rq[i:i + 65536])
+        events.append(reader.next_event())
+    assert reader.capacity >= len(rq) > initial
+    assert events[:-1] == [None] * (len(events) - 1)
+    kind, pdu_type, payload = events[-1]
     parsed = _pdu.parse_associate_rq(payload)
     assert len(parsed.presentation_contexts) == 120
+
+
+def test_buffer_grows_with_bytes_received_not_announced():
+    """A header that announces a 1 MiB PDU costs nothing until the bytes come."""
+    reader = _pdu.PDUReader(4096)
+    initial = reader.capacity
+    reader.feed(b"\x01\x00" + struct.pack(">I", (1 << 20) - 6) + b"\0" * 100)
+    assert reader.next_event() is None
+    assert reader.capacity == initial
+    reader.feed(b"\0" * initial)           # now more than the buffer holds has arrived
+    assert initial < reader.capacity <= 4 * initial
 
 
 # -- A-ASSOCIATE-RQ parsing ------------------------------------------------------

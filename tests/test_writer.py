@@ -606,11 +606,9 @@ def test_malformed_raise():
     _expect_error(cls + e.el(0x7FE00010, "OB", e.tag(0xFFFEE0DD) + b"\0\0\0\0", length=UNDEF),
                   "1.2.840.10008.1.2.4.50", match="Basic Offset Table")
     # deep nesting
-    deep = b""
     ds = b"".join(e.el(0x00081110, "SQ", b"", length=UNDEF) + e.tag(0xFFFEE000) + struct.pack("<I", UNDEF)
                   for _ in range(200))
     _expect_error(ds, match="deeply")
-    del deep
     # delimiters in the wrong places (an item delimiter ends the data set, as in storescp)
     _expect_error(e.tag(0xFFFEE0DD) + b"\0\0\0\0")
     _expect_error(e.el(0x00081110, "SQ", e.tag(0xFFFEE0DD) + b"\0\0\0\0"), match="delimiter")

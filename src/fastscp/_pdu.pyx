@@ -68,13 +68,18 @@ cdef class PDUReader:
         return self._max_pdata
 
     @property
+    def capacity(self):
+        """Bytes allocated for the receive buffer."""
+        return self._cap
+
+    @property
     def buffered(self):
         """Bytes received and not yet consumed."""
         return self._end - self._start
 
     def get_buffer(self):
         """A writable memoryview of the free space to read into."""
-        cdef Py_ssize_t used, want
+        cdef Py_ssize_t used, want, newcap
         cdef unsigned char* grown
         if self._start == self._end and not self._in_pdata:
             self._start = self._end = 0
@@ -84,12 +89,15 @@ cdef class PDUReader:
             memmove(self._buf, self._buf + self._start, used)
             self._start = 0
             self._end = used
-        if self._cap - self._start < self._need:
-            grown = <unsigned char*>PyMem_Realloc(self._buf, self._start + self._need)
+        if self._cap - self._start < self._need and self._cap - self._end < MIN_FREE:
+            # grow with the bytes that arrive (doubling), not with what a
+            # PDU header announces: a 6-byte header costs no memory
+            newcap = min(self._start + self._need, max(2 * self._cap, self._end + <Py_ssize_t>MIN_FREE))
+            grown = <unsigned char*>PyMem_Realloc(self._buf, newcap)
             if grown == NULL:
                 raise MemoryError()
             self._buf = grown
-            self._cap = self._start + self._need
+            self._cap = newcap
         if self._cap == self._end:
             raise ProtocolError("receive buffer full")
         return PyMemoryView_FromMemory(<char*>(self._buf + self._end), self._cap - self._end, PyBUF_WRITE)
