@@ -436,6 +436,7 @@ def test_help_like_storescp(argv):
     assert all(ours[name] == short for name, short in theirs.items())
     assert set(ours) - set(theirs) == {"--list-profiles", "--profile-8996", "--profile-8996-mod",
                                        "--profile-basic", "--no-sni", "--expect-sni",
+                                       "--max-associations", "--pdu-timeout",
                                        "--max-inflated-size", "--max-inflation-ratio"}
     # the same sections, in the same order
     assert _help_sections(out_s) == [t for t in _help_sections(out_o) if t in _help_sections(out_s)]
@@ -706,11 +707,11 @@ def test_table_consistent():
         "--compression-level", "--write-xfer-little", "--write-xfer-big", "--write-xfer-implicit",
         "--write-xfer-deflated",
         # fastscp's own limits (not storescp's)
-        "--max-inflated-size", "--max-inflation-ratio"}
+        "--max-associations", "--pdu-timeout", "--max-inflated-size", "--max-inflation-ratio"}
     assert len(options.OPTIONS) == len(names) - sum(1 for o in options.OPTIONS if o.short)
     # every option of the manual (3.6.9, which adds +ph +pg +pm +pb --no-sni --expect-sni),
     # and fastscp's own limits
-    assert len(options.OPTIONS) == 119 + 2
+    assert len(options.OPTIONS) == 119 + 4
 
 
 # ---------------------------------------------------------------------------

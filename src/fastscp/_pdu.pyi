@@ -11,6 +11,8 @@ Event = Union[Tuple[str, int, Optional[bytes]], Tuple[str, int, bytes], Tuple[st
 class PDUReader:
     assembler: PDVAssembler
     pdata_allowed: bool
+    #: complete PDUs processed so far
+    pdus_completed: int
     def __init__(self, max_pdata_length: int, max_other_length: int = ...) -> None: ...
     @property
     def max_pdata_length(self) -> int: ...

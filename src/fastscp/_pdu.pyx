@@ -47,6 +47,8 @@ cdef class PDUReader:
     #: P-DATA-TF PDUs are decoded only while an association is established;
     #: otherwise they are reported as ("pdu", 4, None) and skipped.
     cdef public bint pdata_allowed
+    #: complete PDUs processed so far (a transport's progress mark)
+    cdef readonly unsigned long long pdus_completed
 
     def __cinit__(self, uint32_t max_pdata_length, uint32_t max_other_length=MAX_ASSOCIATION_PDU):
         self._max_pdata = max_pdata_length
@@ -59,6 +61,7 @@ cdef class PDUReader:
         self._in_pdata = False
         self.assembler = PDVAssembler()
         self.pdata_allowed = False
+        self.pdus_completed = 0
 
     def __dealloc__(self):
         PyMem_Free(self._buf)
@@ -151,6 +154,7 @@ cdef class PDUReader:
                         return ev
                 self._in_pdata = False
                 self._start = self._pdata_end
+                self.pdus_completed += 1
             avail = self._end - self._start
             if avail < 6:
                 self._need = 6
@@ -166,6 +170,7 @@ cdef class PDUReader:
                 self._need = 0
                 if not self.pdata_allowed:
                     self._start += 6 + length
+                    self.pdus_completed += 1
                     return ("pdu", 4, None)
                 if length == 0:
                     raise ProtocolError("P-DATA-TF PDU without PDV items")
@@ -184,6 +189,7 @@ cdef class PDUReader:
             self._need = 0
             payload = <bytes>self._buf[self._start + 6:self._start + 6 + length]
             self._start += 6 + length
+            self.pdus_completed += 1
             return ("pdu", pdu_type, payload)
 
 

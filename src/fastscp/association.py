@@ -38,6 +38,9 @@ log = logging.getLogger("fastscp")
 
 STA1, STA2, STA6, STA13 = "Sta1", "Sta2", "Sta6", "Sta13"
 
+#: logged (as storescp) when no byte of an A-ASSOCIATE-RQ came within -ta
+REQUEST_TIMEOUT_MESSAGE = "Receiving Association failed: network read timeout"
+
 # DIMSE command fields and elements (PS3.7 §9.3, §E)
 C_STORE_RQ, C_STORE_RSP = 0x0001, 0x8001
 C_ECHO_RQ, C_ECHO_RSP = 0x0030, 0x8030
@@ -112,6 +115,21 @@ class Association:
             return self.config.dimse_timeout
         return self.config.socket_timeout
 
+    @property
+    def awaiting_request(self) -> bool:
+        """No A-ASSOCIATE-RQ processed yet (the request deadline applies)."""
+        return self.state == STA2
+
+    @property
+    def pdu_in_progress(self) -> bool:
+        """Bytes of an incomplete PDU are buffered (a PDU deadline applies)."""
+        return self.reader.buffered > 0
+
+    @property
+    def pdus_completed(self) -> int:
+        """Complete PDUs received so far (progress, for the PDU deadline)."""
+        return self.reader.pdus_completed
+
     def get_buffer(self) -> memoryview:
         return self.reader.get_buffer()
 
@@ -143,7 +161,7 @@ class Association:
     def timeout_expired(self) -> None:
         """No bytes for `timeout` seconds (Evt18 in Sta2/Sta13)."""
         if self.state == STA2:
-            log.error("Receiving Association failed: network read timeout")
+            log.error(REQUEST_TIMEOUT_MESSAGE)
             self.outcome = "timeout"
         elif self.state == STA6:
             if self._store is not None:
@@ -153,6 +171,20 @@ class Association:
                           "aborting association", self.timeout)
             else:
                 log.error("Association timed out after %s s without data: aborting", self.timeout)
+            self._abort(ABORT_USER)
+            self._ended("aborted")
+        self._to_sta1()
+
+    def deadline_expired(self, seconds: float) -> None:
+        """The transport's deadline passed: the A-ASSOCIATE-RQ (before the
+        association), or a PDU whose first bytes arrived (after), was not
+        complete within ``seconds``, however the bytes trickled in."""
+        if self.state == STA2:
+            log.error("Receiving Association failed: no complete association request within %s s",
+                      seconds)
+            self.outcome = "timeout"
+        elif self.state == STA6:
+            log.error("PDU not complete within %s s: aborting association", seconds)
             self._abort(ABORT_USER)
             self._ended("aborted")
         self._to_sta1()

@@ -238,6 +238,11 @@ def _network_options(config: ServerConfig, st: opts.Settings,
         config.sleep_after = float(v["--sleep-after"][0])  # type: ignore[arg-type]
     if "--sleep-during" in v:
         config.sleep_during = float(v["--sleep-during"][0])  # type: ignore[arg-type]
+    if "--max-associations" in v:
+        config.max_associations = int(v["--max-associations"][0])  # type: ignore[call-overload]
+    if "--pdu-timeout" in v:
+        seconds = int(v["--pdu-timeout"][0])  # type: ignore[call-overload]
+        config.pdu_timeout = float(seconds) if seconds > 0 else None
     if "--max-inflated-size" in v:
         config.max_inflated_size = int(v["--max-inflated-size"][0]) * 1024 * 1024  # type: ignore[call-overload]
     if "--max-inflation-ratio" in v:

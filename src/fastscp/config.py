@@ -52,6 +52,12 @@ class ServerConfig:
     abort_during: bool = False
     #: storescp's -up; fastscp always removes white space from UIDs (as dcmdata)
     uid_padding: bool = False
+    #: connections served at once (--max-associations); more wait in the
+    #: listen backlog until one ends
+    max_associations: int = 200
+    #: seconds a PDU may take from its first byte to its last, however the
+    #: bytes trickle in (--pdu-timeout); None = no limit
+    pdu_timeout: Optional[float] = 60.0
     #: a deflated data set may not inflate to more than this many bytes
     #: (--max-inflated-size, in MiB on the command line)
     max_inflated_size: int = 4096 * 1024 * 1024

@@ -242,6 +242,10 @@ _opt("-pm", "--promiscuous", "accept unknown SOP classes as well\n(not with --co
      built=True)
 _opt("-up", "--uid-padding", "fix UIDs padded with spaces without warning", built=True)
 _sub("limits (fastscp):")
+_opt(None, "--max-associations", "serve at most n connections at once; more\nwait in the listen backlog (default: 200)",
+     "[n]umber: integer", [Value("uint", min=1)], built=True)
+_opt(None, "--pdu-timeout", "seconds a PDU may take from its first byte\nto its last (default: 60; 0 for no limit)",
+     "[s]econds: integer", [Value("uint", min=0)], built=True)
 _opt(None, "--max-inflated-size", "a deflated data set may inflate to n MiB\nat most (default: 4096)",
      "[n]umber of MiB: integer", [Value("uint", min=1)], built=True)
 _opt(None, "--max-inflation-ratio", "past 64 MiB, a deflated data set may inflate\nto r times the bytes received at most\n(default: 100)",
@@ -809,6 +813,8 @@ def check_rest(cmd: CommandLine, level: str, settings: Optional[Settings] = None
         st.max_pdu = int(v[0])  # type: ignore[arg-type]
     val("--sleep-after")
     val("--sleep-during")
+    val("--max-associations")
+    val("--pdu-timeout")
     val("--max-inflated-size")
     val("--max-inflation-ratio")
     # 5. configuration file conflicts

@@ -2,9 +2,18 @@
 `Association` per connection, each in its own thread, so a stalled peer
 never holds up the others.  The compiled writer releases the GIL while it
 writes, so associations also overlap their disk I/O.
+
+The accept loop (one thread, one selector) holds a new connection until its
+A-ASSOCIATE-RQ has arrived, within the ACSE timeout as a deadline: a
+connection that closes at once (a load balancer's health check), stays
+silent or trickles costs no thread.  At most `max_associations` connections
+are open; further ones wait in the listen backlog.  `accept()` failing for
+want of descriptors (EMFILE/ENFILE) pauses accepting with a rate-limited log
+line, and a thread that cannot be started costs that connection only.
 """
 from __future__ import annotations
 
+import errno
 import logging
 import selectors
 import signal
@@ -13,11 +22,12 @@ import struct
 import sys
 import threading
 import time
-from typing import Callable, Optional, Set, Union
+from typing import Callable, Dict, Optional, Set, Union
 
-from fastscp.association import Association
+from fastscp.association import REQUEST_TIMEOUT_MESSAGE, Association
 from fastscp.hostnames import Lookup, Resolver
 from fastscp.config import ServerConfig
+from fastscp.errors import ConfigError
 from fastscp.negotiation import Negotiator
 from fastscp.output import check_output_options
 from fastscp.events import CompletedStudy, StoreDecision, StoreRequest
@@ -26,8 +36,20 @@ from fastscp.study import Hooks
 
 log = logging.getLogger("fastscp")
 
-#: listen backlog, as storescp
-BACKLOG = 50
+#: listen backlog (storescp: 50): bursts of connections wait here while the
+#: accept loop is busy, instead of having their SYNs dropped
+BACKLOG = 1024
+#: connections accepted per wake-up of the accept loop
+ACCEPT_BURST = 64
+#: bytes collected in the accept loop before the connection gets its thread
+#: (a larger A-ASSOCIATE-RQ is read there, within the same deadline)
+PREFIX_LIMIT = 65536
+#: accept() errors that mean "no descriptors/memory now": back off
+_RESOURCE_ERRNOS = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
+#: back-off after such an error, seconds (doubling up to the maximum)
+BACKOFF_MIN, BACKOFF_MAX = 0.05, 1.0
+#: at most one log line per this many seconds for a recurring accept failure
+LOG_EVERY = 5.0
 #: the longest socket timeout set (about 68 years; -ts/-ta/-td take any C long)
 MAX_TIMEOUT = float(2 ** 31 - 1)
 
@@ -71,6 +93,10 @@ class Server:
                  on_association_released: Optional[Callable[[AssociationInfo], None]] = None,
                  on_association_aborted: Optional[Callable[[AssociationInfo], None]] = None):
         check_output_options(config)
+        if config.max_associations < 1:
+            raise ConfigError("max_associations must be at least 1")
+        if config.pdu_timeout is not None and config.pdu_timeout <= 0:
+            raise ConfigError("pdu_timeout must be positive or None")
         self.config = config
         self.service = StoreService(config, hooks=Hooks(
             on_stored=on_stored, on_store_request=on_store_request,
@@ -87,12 +113,22 @@ class Server:
         except OSError:
             self._sock.close()
             raise
-        # wakes the accept loop from shutdown() (a signal handler or another thread)
+        self._sock.setblocking(False)
+        # wakes the accept loop from shutdown() (a signal handler or another
+        # thread) and when an association thread ends (a slot is free)
         self._stop_r, self._stop_w = socket.socketpair()
+        self._stop_r.setblocking(False)
+        self._stop_w.setblocking(False)
         self._stopping = threading.Event()
         self._threads: Set[threading.Thread] = set()
         self._conns: Set[socket.socket] = set()
         self._lock = threading.Lock()
+        #: connections accepted, waiting for their A-ASSOCIATE-RQ (accept loop only)
+        self._pending: Dict[socket.socket, _Pending] = {}
+        self._listening = False
+        self._backoff_until = 0.0
+        self._backoff = 0.0
+        self._failures = _RateLimitedLog()
         self._resolver: Optional[Resolver] = Resolver() if config.host_lookup else None
 
     @property
@@ -109,14 +145,17 @@ class Server:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 previous[sig] = signal.signal(sig, lambda *_: self.shutdown())
         sel = selectors.DefaultSelector()
-        sel.register(self._sock, selectors.EVENT_READ)
         sel.register(self._stop_r, selectors.EVENT_READ)
         try:
             while not self._stopping.is_set():
-                for key, _ in sel.select():
-                    if key.fileobj is self._sock and not self._stopping.is_set():
-                        self._accept()
+                try:
+                    self._accept_round(sel)
+                except Exception:       # a fault of ours must not stop the server
+                    self._failures.exception("internal error in the accept loop")
+                    self._stopping.wait(BACKOFF_MIN)
         finally:
+            for pending in list(self._pending.values()):
+                self._drop_pending(sel, pending)
             sel.close()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
@@ -134,27 +173,140 @@ class Server:
             except OSError:
                 pass
 
-    def _accept(self) -> None:
+    # -- the accept loop ------------------------------------------------------
+    def _open_connections(self) -> int:
+        with self._lock:
+            return len(self._conns) + len(self._pending)
+
+    def _update_listening(self, sel: selectors.BaseSelector) -> None:
+        """Watch the listening socket only while a connection may be accepted."""
+        want = (self._open_connections() < self.config.max_associations
+                and time.monotonic() >= self._backoff_until)
+        if want != self._listening:
+            if want:
+                sel.register(self._sock, selectors.EVENT_READ)
+            else:
+                sel.unregister(self._sock)
+            self._listening = want
+
+    def _select_timeout(self) -> Optional[float]:
+        deadlines = [p.deadline for p in self._pending.values()]
+        if not self._listening and self._backoff_until:
+            deadlines.append(self._backoff_until)
+        if not deadlines:
+            return None
+        # epoll takes milliseconds in a C int: a day at most (-ta may be huge)
+        return min(86400.0, max(0.0, min(deadlines) - time.monotonic()))
+
+    def _accept_round(self, sel: selectors.BaseSelector) -> None:
+        self._update_listening(sel)
+        for key, _ in sel.select(self._select_timeout()):
+            if self._stopping.is_set():
+                return
+            if key.fileobj is self._sock:
+                self._accept_burst(sel)
+            elif key.fileobj is self._stop_r:
+                _drain(self._stop_r)
+            else:
+                self._read_pending(sel, key.data)
+        self._expire_pending(sel)
+
+    def _accept_burst(self, sel: selectors.BaseSelector) -> None:
+        for _ in range(ACCEPT_BURST):
+            if self._open_connections() >= self.config.max_associations:
+                return
+            try:
+                conn, addr = self._sock.accept()
+            except BlockingIOError:
+                self._backoff = 0.0
+                return
+            except OSError as exc:
+                if exc.errno in _RESOURCE_ERRNOS:
+                    # stop accepting for a while: retrying at once would spin
+                    self._backoff = min(BACKOFF_MAX, max(BACKOFF_MIN, 2 * self._backoff))
+                    self._backoff_until = time.monotonic() + self._backoff
+                    self._failures.error("cannot accept connection: %s; pausing %.2f s",
+                                         exc.strerror or exc, self._backoff)
+                    return
+                log.debug("accept failed: %s", exc)         # e.g. ECONNABORTED
+                continue
+            self._backoff = 0.0
+            self._backoff_until = 0.0
+            try:
+                conn.setblocking(False)
+                conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:
+                conn.close()
+                continue
+            pending = _Pending(conn, addr, time.monotonic() + self.config.acse_timeout)
+            self._pending[conn] = pending
+            sel.register(conn, selectors.EVENT_READ, pending)
+
+    def _read_pending(self, sel: selectors.BaseSelector, pending: "_Pending") -> None:
         try:
-            conn, addr = self._sock.accept()
-        except OSError as exc:          # e.g. EMFILE, ECONNABORTED: keep serving
-            log.error("cannot accept connection: %s", exc)
+            data = pending.conn.recv(PREFIX_LIMIT)
+        except BlockingIOError:
             return
-        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            data = b""
+        if not data:
+            log.debug("connection from %s closed before an association request", pending.addr[0])
+            self._drop_pending(sel, pending)
+            return
+        pending.data += data
+        if _request_complete(pending.data) or len(pending.data) >= PREFIX_LIMIT:
+            self._hand_over(sel, pending)
+
+    def _expire_pending(self, sel: selectors.BaseSelector) -> None:
+        now = time.monotonic()
+        for pending in [p for p in self._pending.values() if p.deadline <= now]:
+            if pending.data:
+                # the association logs the deadline as it would after the hand-over
+                self._hand_over(sel, pending)
+            else:
+                log.error(REQUEST_TIMEOUT_MESSAGE)          # as storescp; a close logs nothing
+                self._drop_pending(sel, pending)
+
+    def _drop_pending(self, sel: selectors.BaseSelector, pending: "_Pending") -> None:
+        sel.unregister(pending.conn)
+        del self._pending[pending.conn]
+        pending.conn.close()
+
+    def _hand_over(self, sel: selectors.BaseSelector, pending: "_Pending") -> None:
+        """Give the connection its association thread."""
+        sel.unregister(pending.conn)
+        del self._pending[pending.conn]
+        conn, addr = pending.conn, pending.addr
+        conn.setblocking(True)
         lookup = self._resolver.submit(addr[0]) if self._resolver is not None else None
-        thread = threading.Thread(target=self._serve_connection, args=(conn, addr, lookup),
+        thread = threading.Thread(target=self._serve_connection,
+                                  args=(conn, addr, lookup, pending.data, pending.deadline),
                                   name="fastscp-assoc-%s:%d" % addr[:2], daemon=True)
         with self._lock:
             self._threads.add(thread)
             self._conns.add(conn)
-        thread.start()
+        try:
+            thread.start()
+        except RuntimeError as exc:         # "can't start new thread": this connection only
+            self._failures.error("cannot serve connection from %s: %s", addr[0], exc)
+            with self._lock:
+                self._threads.discard(thread)
+                self._conns.discard(conn)
+            if lookup is not None:
+                lookup.wanted = False
+            conn.close()
 
-    def _serve_connection(self, conn: socket.socket, addr, lookup: Optional[Lookup] = None) -> None:
+    def _serve_connection(self, conn: socket.socket, addr, lookup: Optional[Lookup] = None,
+                          prefix: bytes = b"", request_deadline: Optional[float] = None) -> None:
         host_name: Union[str, Callable[[], str]] = addr[0] if lookup is None else lookup.result
         assoc = Association(self.config, self.service, addr[0], addr[1], self.negotiator,
                             peer_host_name=host_name)
         try:
-            drive(assoc, conn, self._stopping.wait)
+            if prefix:
+                assoc.receive(prefix)
+                _send_and_run_deferred(assoc, conn)
+            drive(assoc, conn, self._stopping.wait, request_deadline=request_deadline,
+                  pdu_timeout=self.config.pdu_timeout)
         except Exception:
             log.exception("internal error in association with %s:%d", addr[0], addr[1])
             assoc.abort()
@@ -169,6 +321,10 @@ class Server:
             with self._lock:
                 self._conns.discard(conn)
                 self._threads.discard(threading.current_thread())
+            try:
+                self._stop_w.send(b"s")     # a slot is free: wake the accept loop
+            except OSError:
+                pass
 
     def _close_all(self) -> None:
         self._sock.close()
@@ -213,14 +369,20 @@ else:
 
 
 def drive(assoc: Association, conn: socket.socket,
-          sleep: Callable[[float], object] = time.sleep) -> None:
+          sleep: Callable[[float], object] = time.sleep, *,
+          request_deadline: Optional[float] = None, pdu_timeout: Optional[float] = None,
+          clock: Callable[[], float] = time.monotonic) -> None:
     """Run one association over a connected socket until it ends.
 
     `sleep` serves the association's pauses (storescp's --sleep-* test
     options); it blocks this association's thread only.  The server passes
-    a wait that ends early at shutdown."""
+    a wait that ends early at shutdown.  Besides the association's own
+    per-read timeouts: ``request_deadline`` (a `clock` time) bounds the wait
+    for a complete A-ASSOCIATE-RQ, ``pdu_timeout`` the time from the first
+    byte of a PDU to its last, however slowly the bytes trickle in."""
     recv_into = conn.recv_into
     current = object()
+    pdu_mark, pdu_start = -1, 0.0
     while not assoc.closed:
         if assoc.pause is not None:
             sleep(min(assoc.pause, threading.TIMEOUT_MAX))
@@ -228,13 +390,32 @@ def drive(assoc: Association, conn: socket.socket,
             _send_and_run_deferred(assoc, conn)
             continue
         timeout = assoc.timeout
+        limit = None
+        if assoc.awaiting_request:
+            if request_deadline is not None:
+                limit, allowed = request_deadline, assoc.config.acse_timeout
+        elif pdu_timeout is not None and assoc.pdu_in_progress:
+            if assoc.pdus_completed != pdu_mark:        # a new PDU began
+                pdu_mark, pdu_start = assoc.pdus_completed, clock()
+            limit, allowed = pdu_start + pdu_timeout, pdu_timeout
+        if limit is not None:
+            remaining = limit - clock()
+            if remaining <= 0:
+                assoc.deadline_expired(allowed)
+                _send_and_run_deferred(assoc, conn)
+                continue
+            if timeout is None or remaining < timeout:
+                timeout = remaining
         if timeout != current:
             _set_timeout(conn, timeout)
             current = timeout
         try:
             n = recv_into(assoc.get_buffer())
         except _TIMEOUT_ERRORS:
-            assoc.timeout_expired()
+            if limit is not None and clock() >= limit:
+                assoc.deadline_expired(allowed)
+            else:
+                assoc.timeout_expired()
             n = -1
         except OSError:
             n = 0
@@ -243,6 +424,58 @@ def drive(assoc: Association, conn: socket.socket,
         elif n > 0:
             assoc.buffer_updated(n)
         _send_and_run_deferred(assoc, conn)
+
+
+class _Pending:
+    """A connection accepted, waiting in the accept loop for its A-ASSOCIATE-RQ."""
+
+    __slots__ = ("conn", "addr", "deadline", "data")
+
+    def __init__(self, conn: socket.socket, addr, deadline: float):
+        self.conn, self.addr, self.deadline, self.data = conn, addr, deadline, b""
+
+
+def _request_complete(data: bytes) -> bool:
+    """A whole PDU (normally the A-ASSOCIATE-RQ) is in ``data``, or its first
+    bytes are no PDU header at all: the association takes it from there."""
+    if len(data) < 6:
+        return False
+    if not 0x01 <= data[0] <= 0x07:
+        return True
+    return len(data) >= 6 + struct.unpack(">I", data[2:6])[0]
+
+
+def _drain(sock: socket.socket) -> None:
+    try:
+        while sock.recv(4096):
+            pass
+    except OSError:
+        pass
+
+
+class _RateLimitedLog:
+    """An error line at most every LOG_EVERY seconds, with the count of the
+    ones left out in between."""
+
+    def __init__(self) -> None:
+        self._last = -LOG_EVERY
+        self._skipped = 0
+
+    def error(self, fmt: str, *args) -> None:
+        self._log(log.error, fmt, args)
+
+    def exception(self, fmt: str, *args) -> None:
+        self._log(log.exception, fmt, args)
+
+    def _log(self, emit: Callable[..., None], fmt: str, args: tuple) -> None:
+        now = time.monotonic()
+        if now - self._last < LOG_EVERY:
+            self._skipped += 1
+            return
+        if self._skipped:
+            fmt += " (%d more like it in the last %.0f s)" % (self._skipped, now - self._last)
+        emit(fmt, *args)
+        self._last, self._skipped = now, 0
 
 
 def _send_and_run_deferred(assoc: Association, conn: socket.socket) -> None:
