@@ -220,3 +220,15 @@ def test_undecodable_dataset_gets_failure_status_and_no_file(assoc, tmp_path):
     assert final_files(tmp_path) == [] and all_files(tmp_path) == []
     assoc.receive(encode_pdata(3, dn.echo_rq(2), True, 0))
     assert responses(assoc.data_to_send())[0][0x0900] == b"\0\0"
+
+
+def test_receive_takes_input_of_any_size(assoc):
+    """One receive() call with far more than the reader's buffer: every
+    message is answered (the reader is fed and drained in slices)."""
+    echoes = b"".join(dn.pdata(3, dn.echo_rq(i % 65000 + 1), True) for i in range(12000))
+    assert len(echoes) > 2 * assoc.reader.capacity
+    establish(assoc)
+    assoc.receive(echoes)
+    got = responses(assoc.data_to_send())
+    assert len(got) == 12000
+    assert all(r[0x0900] == b"\0\0" for r in got)

@@ -59,13 +59,15 @@ class DatasetWriter(DatasetSink):
         padding: Optional[tuple[int, int]] = None,
         convert_un: bool = False,
         new_vrs: bool = True,
+        output_transfer_syntax: Optional[str] = None,
         meta_transfer_syntax: Optional[str] = None,
     ) -> None:
         """``bit_preserving``: +B; ``write_file_meta=False``: -F; ``group_length``:
         "recalc" (+g=), "create" (+g) or "remove" (-g); ``undefined_lengths``: -e; ``padding``:
         ``(f, i)`` of +p (file and item padding; 0 = none);
         ``convert_un``: +uc; ``new_vrs=False``: -u (newer VRs written as OB);
-        ``meta_transfer_syntax``: the (0002,0010) written, if not ``transfer_syntax``."""
+        ``output_transfer_syntax``: the syntax written (+te/+tb/+ti; default: the one received);
+        ``meta_transfer_syntax``: the (0002,0010) written, if not the written syntax."""
     def finish(self) -> FinishResult:
         """Complete the file.  A data set that ends inside an element header, or
         where a value has not begun, is completed as storescp completes it

@@ -38,6 +38,9 @@ log = logging.getLogger("fastscp")
 
 STA1, STA2, STA6, STA13 = "Sta1", "Sta2", "Sta6", "Sta13"
 
+#: bytes `receive` hands to the reader at a time
+RECEIVE_SLICE = 65536
+
 #: logged (as storescp) when no byte of an A-ASSOCIATE-RQ came within -ta
 REQUEST_TIMEOUT_MESSAGE = "Receiving Association failed: network read timeout"
 
@@ -138,9 +141,14 @@ class Association:
         self._process()
 
     def receive(self, data: bytes) -> None:
-        """Feed bytes (tests and non-socket transports)."""
-        self.reader.feed(data)
-        self._process()
+        """Feed bytes of any size (tests and non-socket transports): in
+        slices, each processed before the next, as a socket transport reads."""
+        view = memoryview(data)
+        for start in range(0, max(len(view), 1), RECEIVE_SLICE):
+            self.reader.feed(view[start:start + RECEIVE_SLICE])
+            self._process()
+            if self.closed:
+                return
 
     def data_to_send(self) -> bytes:
         out = b"".join(self._out)

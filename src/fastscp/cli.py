@@ -12,6 +12,7 @@ import platform
 import sys
 from typing import List, Optional, Sequence
 
+from . import __version__
 from . import options as opts
 from . import uids
 from .config import ServerConfig
@@ -23,20 +24,6 @@ DESCRIPTION = opts.DESCRIPTION
 #: exit codes (storescp uses only these two here)
 EXIT_OK = 0
 EXIT_ERROR = 1
-
-
-def _version() -> str:
-    try:
-        from importlib.metadata import PackageNotFoundError, version
-    except ImportError:  # pragma: no cover - Python < 3.8
-        return "0.1.0"
-    try:
-        return version("fastscp")
-    except PackageNotFoundError:  # running from a source tree
-        return "0.1.0"
-
-
-__version__ = _version()
 
 log = logging.getLogger("fastscp")
 

@@ -18,13 +18,15 @@ import time
 from dataclasses import dataclass
 from typing import Callable, List, Optional, Tuple, Union
 
+from fastscp.storage import UNUSUAL_NAME_CHARS
+
 log = logging.getLogger("fastscp")
 
 #: characters kept in AE titles substituted for #a/#c (DCMTK 3.6.9); the
 #: value is then wrapped in double quotes
 _AE_UNUSUAL = re.compile(r"[^A-Za-z0-9 .:@-]")
-#: characters kept in the host name substituted for #r (not quoted)
-_HOST_UNUSUAL = re.compile(r"[^A-Za-z0-9.:@_-]")
+#: the host name substituted for #r (not quoted) keeps what a file name
+#: component keeps (storage.UNUSUAL_NAME_CHARS)
 
 
 # -- the Python API's event records ------------------------------------------------
@@ -99,7 +101,7 @@ def substitute(command: str, *, path: Optional[str], filename: Optional[str],
     if info is not None:
         calling = '"%s"' % sanitize_ae(info.calling_ae_title, "calling aetitle", warn)
         called = '"%s"' % sanitize_ae(info.called_ae_title, "called aetitle", warn)
-        host = _HOST_UNUSUAL.sub("_", info.peer_host_name or info.peer_address)
+        host = UNUSUAL_NAME_CHARS.sub("_", info.peer_host_name or info.peer_address)
     command = command.replace("#a", calling)
     command = command.replace("#c", called)
     return command.replace("#r", host)

@@ -122,8 +122,3 @@ def trace(logger: logging.Logger, msg: str, *args, **kwargs) -> None:
     """Log at TRACE level."""
     if logger.isEnabledFor(TRACE):
         logger._log(TRACE, msg, args, **kwargs)
-
-
-def fatal(logger: logging.Logger, msg: str, *args, **kwargs) -> None:
-    """Log at FATAL (= CRITICAL) level."""
-    logger.critical(msg, *args, **kwargs)

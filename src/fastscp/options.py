@@ -409,10 +409,6 @@ def group_members(group: str) -> List[Option]:
     return [o for o in OPTIONS if o.group == group]
 
 
-def built_options() -> List[Option]:
-    return [o for o in OPTIONS if o.built]
-
-
 def unbuilt_options() -> List[Option]:
     return [o for o in OPTIONS if not o.built]
 

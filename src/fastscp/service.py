@@ -1,7 +1,8 @@
 """The DIMSE services fastscp provides: Verification (C-ECHO) and Storage (C-STORE).
 
 Sans-IO like the association: the association calls `begin_store` when a
-C-STORE-RQ command arrives and `end_store` when its data set is complete.
+C-STORE-RQ command arrives and the returned `PendingStore`'s `finish` when
+its data set is complete (`abandon` when the association ends before).
 The data set never passes through here; it streams from the PDU buffer into
 the writer (a `DatasetSink`) that `begin_store` returns.
 """

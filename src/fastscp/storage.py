@@ -23,12 +23,12 @@ _TEMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
 
 # Characters kept in a name component taken from received data (as Debian's
 # storescp); everything else becomes '_', so no value can add a path level.
-_UNUSUAL = re.compile(r"[^A-Za-z0-9.:@_-]")
+UNUSUAL_NAME_CHARS = re.compile(r"[^A-Za-z0-9.:@_-]")
 
 
 def sanitize_component(value: str, what: str) -> str:
     """Make a received value safe as (part of) one file name component."""
-    clean = _UNUSUAL.sub("_", value)
+    clean = UNUSUAL_NAME_CHARS.sub("_", value)
     if clean != value:
         log.warning('Sanitized unusual characters in %s, converted from "%s" to "%s".',
                     what, value.encode("ascii", "backslashreplace").decode("ascii"), clean)
@@ -47,10 +47,6 @@ class Storage:
         self.directory = display_directory(output_directory)
         # unique temporary names without mkstemp's random-name cost (hot path)
         self._serial = itertools.count()
-
-    def final_name(self, sop_class_uid: str, sop_instance_uid: str) -> str:
-        return "%s.%s" % (filename_prefix(sop_class_uid),
-                          sanitize_component(sop_instance_uid, "SOP Instance UID"))
 
     def open_temp(self, directory: str) -> Tuple[int, str]:
         """Create a new temporary file in directory; returns (fd, path).

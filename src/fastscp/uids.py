@@ -41,7 +41,6 @@ __all__ = [
     "TRANSFER_SYNTAXES",
     "UNCOMPRESSED_TRANSFER_SYNTAXES",
     "transfer_syntax",
-    "transfer_syntax_name",
     "UNCOMPRESSED_PREFERENCE",
     "PREFERENCE_LISTS",
     "preference_list",
@@ -414,11 +413,6 @@ UNCOMPRESSED_TRANSFER_SYNTAXES = frozenset(
 def transfer_syntax(uid: str) -> Optional[TransferSyntax]:
     """The :class:`TransferSyntax` for *uid*, or ``None`` if not in the table."""
     return _TS_BY_UID.get(uid)
-
-
-def transfer_syntax_name(uid: str) -> Optional[str]:
-    t = _TS_BY_UID.get(uid)
-    return t.name if t is not None else None
 
 
 # ---------------------------------------------------------------------------
