@@ -119,20 +119,29 @@ def run_connect_close(kind: str, n: int) -> tuple:
     return wall, cpu
 
 
+def _process_state(pid: int) -> tuple:
+    """(open descriptors, resident MB) of the server process."""
+    fds = len(os.listdir("/proc/%d/fd" % pid))
+    with open("/proc/%d/status" % pid) as f:
+        rss = next(int(line.split()[1]) for line in f if line.startswith("VmRSS:")) / 1024
+    return fds, rss
+
+
 def run_associations(kind: str, n: int) -> tuple:
+    """Wall time of n associations; descriptors and RSS after n/10 and after n."""
     with tempfile.TemporaryDirectory() as out:
         proc, port = start(kind, out)
         try:
             t0 = time.monotonic()
-            for _ in range(n):
+            for i in range(n):
                 association(port)
+                if i + 1 == n // 10:
+                    early = _process_state(proc.pid)
             wall = time.monotonic() - t0
-            fds = len(os.listdir("/proc/%d/fd" % proc.pid))
-            with open("/proc/%d/status" % proc.pid) as f:
-                rss = next(int(line.split()[1]) for line in f if line.startswith("VmRSS:")) / 1024
+            late = _process_state(proc.pid)
         finally:
             stop_process(proc)
-    return wall, fds, rss
+    return wall, early, late
 
 
 def main() -> int:
@@ -156,11 +165,12 @@ def main() -> int:
         print("| %s | %.2f | %.2f | %.2fx |" % (k, wall, cpu, wall / base))
     if args.associations:
         print("\n## %d associations (A-ASSOCIATE, C-ECHO, A-RELEASE), then the server process\n" % args.associations)
-        print("| server | wall s | open descriptors | RSS MB |")
+        print("| server | wall s | descriptors after %d / %d | RSS MB after %d / %d |"
+              % ((args.associations // 10, args.associations) * 2))
         print("|---|---|---|---|")
         for k in kinds:
-            wall, fds, rss = run_associations(k, args.associations)
-            print("| %s | %.2f | %d | %.1f |" % (k, wall, fds, rss))
+            wall, (fds0, rss0), (fds1, rss1) = run_associations(k, args.associations)
+            print("| %s | %.2f | %d / %d | %.1f / %.1f |" % (k, wall, fds0, fds1, rss0, rss1))
     return 0
 
 
