@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import queue
 import selectors
 import signal
 import socket
@@ -120,7 +121,7 @@ class Server:
         self._stop_r.setblocking(False)
         self._stop_w.setblocking(False)
         self._stopping = threading.Event()
-        self._threads: Set[threading.Thread] = set()
+        self._workers = _Workers(self._serve_connection)
         self._conns: Set[socket.socket] = set()
         self._lock = threading.Lock()
         #: connections accepted, waiting for their A-ASSOCIATE-RQ (accept loop only)
@@ -279,18 +280,13 @@ class Server:
         conn, addr = pending.conn, pending.addr
         conn.setblocking(True)
         lookup = self._resolver.submit(addr[0]) if self._resolver is not None else None
-        thread = threading.Thread(target=self._serve_connection,
-                                  args=(conn, addr, lookup, pending.data, pending.deadline),
-                                  name="fastscp-assoc-%s:%d" % addr[:2], daemon=True)
         with self._lock:
-            self._threads.add(thread)
             self._conns.add(conn)
         try:
-            thread.start()
+            self._workers.submit((conn, addr, lookup, pending.data, pending.deadline))
         except RuntimeError as exc:         # "can't start new thread": this connection only
             self._failures.error("cannot serve connection from %s: %s", addr[0], exc)
             with self._lock:
-                self._threads.discard(thread)
                 self._conns.discard(conn)
             if lookup is not None:
                 lookup.wanted = False
@@ -320,7 +316,6 @@ class Server:
             conn.close()
             with self._lock:
                 self._conns.discard(conn)
-                self._threads.discard(threading.current_thread())
             try:
                 self._stop_w.send(b"s")     # a slot is free: wake the accept loop
             except OSError:
@@ -330,14 +325,12 @@ class Server:
         self._sock.close()
         with self._lock:
             conns = list(self._conns)
-            threads = list(self._threads)
         for conn in conns:
             try:
                 conn.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
-        for thread in threads:
-            thread.join(timeout=10)
+        self._workers.stop(timeout=10)
         self._stop_r.close()
         self._stop_w.close()
         if self._resolver is not None:
@@ -424,6 +417,58 @@ def drive(assoc: Association, conn: socket.socket,
         elif n > 0:
             assoc.buffer_updated(n)
         _send_and_run_deferred(assoc, conn)
+
+
+class _Workers:
+    """The association threads, reused: a connection goes to an idle thread,
+    and a new thread is started only when none is idle (a thread start per
+    association cost more than the rest of a short association's set-up)."""
+
+    def __init__(self, serve: Callable[..., None]):
+        self._serve = serve
+        self._jobs: "queue.SimpleQueue[Optional[tuple]]" = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._idle = 0
+        self._threads: Set[threading.Thread] = set()
+
+    def submit(self, job: tuple) -> None:
+        """Serve ``job`` (the arguments of ``serve``); RuntimeError if no
+        thread is idle and none can be started."""
+        with self._lock:
+            if self._idle:
+                self._idle -= 1
+                self._jobs.put(job)
+                return
+        thread = threading.Thread(target=self._run, args=(job,), name="fastscp-assoc", daemon=True)
+        with self._lock:
+            self._threads.add(thread)
+        try:
+            thread.start()
+        except BaseException:
+            with self._lock:
+                self._threads.discard(thread)
+            raise
+
+    def _run(self, job: Optional[tuple]) -> None:
+        try:
+            while job is not None:
+                self._serve(*job)
+                with self._lock:
+                    self._idle += 1
+                job = self._jobs.get()
+        finally:
+            with self._lock:
+                self._threads.discard(threading.current_thread())
+
+    def stop(self, timeout: float) -> None:
+        """End the idle threads and wait for the busy ones (their connections
+        were shut down)."""
+        with self._lock:
+            threads = list(self._threads)
+        for _ in threads:
+            self._jobs.put(None)
+        for thread in threads:
+            thread.join(timeout=timeout)
 
 
 class _Pending:
