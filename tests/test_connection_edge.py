@@ -225,3 +225,12 @@ def test_out_of_descriptors(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_association_threads_are_reused(served):
+    srv = served()
+    for _ in range(20):
+        assert echo_ok(srv.port)
+    names = [t.name for t in threading.enumerate() if t.name == "fastscp-assoc"]
+    assert 1 <= len(names) <= 2, names     # sequential associations: one thread (two at a handover)
+    assert len(srv.started) == 20
