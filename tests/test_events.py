@@ -174,7 +174,7 @@ def test_background_commands_are_reaped(make_server, tmp_path):
     assert _raw_store(server.port, b"SCU", items) == [0] * 5
     assert wait_for(lambda: marker.exists() and len(marker.read_text().split()) == 5)
     assert sorted(marker.read_text().split()) == ["SC.1.2.3.%d" % i for i in range(5)]
-    assert wait_for(lambda: not _zombies(), timeout=10)
+    assert wait_for(lambda: not _zombies(), timeout=10), [(z, open("/proc/%s/stat" % z).read()[:80]) for z in _zombies()]
 
 
 # -- the Python API ---------------------------------------------------------------------

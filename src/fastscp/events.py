@@ -129,6 +129,9 @@ class CommandRunner:
             child.wait()
             return
         with self._cond:
+            if self._closed:
+                _wait_in_background([child])
+                return
             self._children.append(child)
             if self._reaper is None:
                 self._reaper = threading.Thread(target=self._reap, name="fastscp-reaper",
@@ -144,16 +147,27 @@ class CommandRunner:
                 self._cond.wait(0.2 if self._children else None)
 
     def close(self) -> None:
-        """Stop reaping; children still running are left to finish on their own."""
+        """Stop the reaper; children still running finish on their own and
+        are waited for by a daemon thread (no zombie in a process that goes on)."""
         with self._cond:
             self._children = [c for c in self._children if c.poll() is None]
             self._closed = True
             self._cond.notify()
+            if self._children:
+                _wait_in_background(self._children)
+                self._children = []
 
     @property
     def running(self) -> int:
         with self._cond:
             return sum(1 for c in self._children if c.poll() is None)
+
+
+def _wait_in_background(children: List[subprocess.Popen]) -> None:
+    def wait_all() -> None:
+        for child in children:
+            child.wait()
+    threading.Thread(target=wait_all, name="fastscp-reaper", daemon=True).start()
 
 
 def rename_study_files(directory: str, names: List[str], timenames: bool) -> dict:
