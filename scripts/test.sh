@@ -22,7 +22,10 @@ if [ -z "${VIRTUAL_ENV:-}" ]; then
             "$PYTHON" -m venv "$VENV"
         }
     fi
-    PYTHON="$PWD/$VENV/bin/python"
+    case "$VENV" in
+        /*) PYTHON="$VENV/bin/python" ;;
+        *) PYTHON="$PWD/$VENV/bin/python" ;;
+    esac
 else
     PYTHON=$(command -v python)
 fi
