@@ -1,12 +1,12 @@
 """Build the compiled hot path (Cython) of fastscp.
 
-The three extension modules are required: fastscp refuses to import without
+The extension modules are required: fastscp refuses to import without
 them rather than falling back to slow pure-Python code.
 """
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 
-MODULES = ["_pdu", "_pdv", "_writer"]
+MODULES = ["_sink", "_dimse", "_pdu", "_pdv", "_writer"]
 
 extensions = [
     Extension(f"fastscp.{name}", [f"src/fastscp/{name}.pyx"], extra_compile_args=["-O2"])

@@ -6,7 +6,7 @@ import pytest
 from pydicom.dataset import Dataset
 from pydicom.uid import ExplicitVRLittleEndian
 
-from fastscp import pdus
+from fastscp import pdu_records
 from fastscp._pdu import encode_pdata
 from fastscp.association import Association
 from fastscp.config import ServerConfig
@@ -45,14 +45,14 @@ def assoc(tmp_path):
 def establish(assoc, contexts=((1, dn.CT_IMAGE, (dn.ELE,)), (3, dn.VERIFICATION, (dn.ILE,)))):
     assoc.receive(dn.associate_rq(list(contexts)))
     (t, body), = dn.parse_pdus(assoc.data_to_send())
-    assert t == pdus.A_ASSOCIATE_AC
+    assert t == pdu_records.A_ASSOCIATE_AC
     return dn.parse_ac_results(body)
 
 
 def responses(data):
     out = []
     for t, body in dn.parse_pdus(data):
-        assert t == pdus.P_DATA_TF
+        assert t == pdu_records.P_DATA_TF
         out.append(dn.parse_command(body[6:]))
     return out
 
@@ -62,7 +62,7 @@ def test_accept_and_release(assoc):
     assert results == {1: (0, dn.ELE), 3: (0, dn.ILE)}
     assert assoc.state == "Sta6"
     assoc.receive(dn.release_rq())
-    assert dn.parse_pdus(assoc.data_to_send()) == [(pdus.A_RELEASE_RP, b"\0\0\0\0")]
+    assert dn.parse_pdus(assoc.data_to_send()) == [(pdu_records.A_RELEASE_RP, b"\0\0\0\0")]
     assert assoc.state == "Sta13" and assoc.outcome == "released"
     assoc.connection_lost()
     assert assoc.closed
@@ -138,7 +138,7 @@ def test_connection_lost_mid_object_leaves_no_file(assoc, tmp_path):
 
 def _abort_reason(data):
     (t, body), = dn.parse_pdus(data)
-    assert t == pdus.A_ABORT
+    assert t == pdu_records.A_ABORT
     return body[2], body[3]
 
 
@@ -186,14 +186,14 @@ def test_oversized_pdata_aborts_and_cleans_up(assoc, tmp_path):
 def test_rejections(assoc, kwargs, reason):
     assoc.receive(dn.associate_rq([(1, dn.VERIFICATION, [dn.ILE])], **kwargs))
     (t, body), = dn.parse_pdus(assoc.data_to_send())
-    assert t == pdus.A_ASSOCIATE_RJ and tuple(body[1:4]) == reason
+    assert t == pdu_records.A_ASSOCIATE_RJ and tuple(body[1:4]) == reason
     assert assoc.outcome == "rejected"
 
 
 def test_no_presentation_contexts_is_rejected(assoc):
     assoc.receive(dn.associate_rq([]))
     (t, body), = dn.parse_pdus(assoc.data_to_send())
-    assert t == pdus.A_ASSOCIATE_RJ
+    assert t == pdu_records.A_ASSOCIATE_RJ
 
 
 def test_artim_timeout_before_rq(assoc):

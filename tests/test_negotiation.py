@@ -26,7 +26,7 @@ from conftest import InProcessServer, final_files, run_storescu
 from dicomfile import comparable_meta, split_file
 from dicomnet import ELE, EBE, ILE, VERIFICATION, RawPeer, associate_rq, item, parse_ac_results, release_rq
 
-from fastscp import negotiation, pdus, profiles, uids
+from fastscp import negotiation, pdu_records, profiles, uids
 from fastscp.negotiation import Negotiator
 from fastscp.uids import PREFERENCE_LISTS
 
@@ -200,7 +200,7 @@ def test_preference_lists_follow_the_manual():
 
 
 def _pc(ctx, abstract, *tss):
-    return pdus.PresentationContextProposal(ctx, abstract, list(tss))
+    return pdu_records.PresentationContextProposal(ctx, abstract, list(tss))
 
 
 def test_negotiator_accept_all_takes_deflated_before_uncompressed():
@@ -221,7 +221,7 @@ def test_promiscuous_unit():
 
 def test_ac_encoder_role_and_extended_items():
     from fastscp._pdu import encode_associate_ac
-    raw = encode_associate_ac(b"A".ljust(16), b"B".ljust(16), pdus.DICOM_APPLICATION_CONTEXT,
+    raw = encode_associate_ac(b"A".ljust(16), b"B".ljust(16), pdu_records.DICOM_APPLICATION_CONTEXT,
                               [(1, 0, ILE)], 16384, "1.2.3", "V1",
                               roles=[(CT, 1, 0), (MR, 0, 1)], extended_negotiation=[(US, b"\x01\x00")])
     items = user_sub_items(raw[6:])
@@ -229,7 +229,7 @@ def test_ac_encoder_role_and_extended_items():
     assert items[2][1] == struct.pack(">H", len(CT)) + CT.encode() + b"\x01\x00"
     assert items[5][1] == struct.pack(">H", len(US)) + US.encode() + b"\x01\x00"
     # without the optional items: unchanged
-    plain = encode_associate_ac(b"A".ljust(16), b"B".ljust(16), pdus.DICOM_APPLICATION_CONTEXT,
+    plain = encode_associate_ac(b"A".ljust(16), b"B".ljust(16), pdu_records.DICOM_APPLICATION_CONTEXT,
                                 [(1, 0, ILE)], 16384, "1.2.3", "V1")
     assert [t for t, _ in user_sub_items(plain[6:])] == [0x51, 0x52, 0x55]
 

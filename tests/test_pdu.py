@@ -4,7 +4,7 @@ import struct
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from fastscp import _pdu, _pdv
+from fastscp import _dimse, _pdu, _pdv, _sink
 from fastscp.errors import ProtocolError
 
 import dicomnet as dn
@@ -27,7 +27,7 @@ class Collect:
                 return
             self.events.append(ev)
             if ev[0] == "command":
-                cmd = _pdv.decode_command(ev[2])
+                cmd = _dimse.decode_command(ev[2])
                 if cmd.get(0x0800) != 0x0101:
                     self.sink = ListSink()
                     self.reader.assembler.expect_dataset(ev[1], self.sink)
@@ -35,7 +35,7 @@ class Collect:
                 self.datasets.append(bytes(self.sink.data))
 
 
-class ListSink(_pdv.CallbackSink):
+class ListSink(_sink.CallbackSink):
     def __init__(self):
         self.data = bytearray()
         super().__init__(self.data.extend)
@@ -238,9 +238,9 @@ def test_encode_pdata_respects_peer_maximum(max_pdu):
 
 
 def test_command_round_trip():
-    raw = _pdv.encode_command([(0x0002, "1.2.840.10008.5.1.4.1.1.2"), (0x0100, 0x8001),
+    raw = _dimse.encode_command([(0x0002, "1.2.840.10008.5.1.4.1.1.2"), (0x0100, 0x8001),
                                (0x0120, 7), (0x0800, 0x0101), (0x0900, 0xA700), (0x1000, "1.2.3")])
-    cmd = _pdv.decode_command(raw)
+    cmd = _dimse.decode_command(raw)
     assert cmd == {0x0000: len(raw) - 12, 0x0002: "1.2.840.10008.5.1.4.1.1.2", 0x0100: 0x8001,
                    0x0120: 7, 0x0800: 0x0101, 0x0900: 0xA700, 0x1000: "1.2.3"}
     assert len(raw) % 2 == 0
@@ -255,13 +255,24 @@ def test_command_round_trip():
 ])
 def test_bad_command_sets(raw, message):
     with pytest.raises(ProtocolError, match=message):
-        _pdv.decode_command(raw)
+        _dimse.decode_command(raw)
 
 
 @settings(max_examples=500, deadline=None)
 @given(st.binary(max_size=200))
 def test_command_garbage_never_crashes(raw):
     try:
-        _pdv.decode_command(raw)
+        _dimse.decode_command(raw)
     except ProtocolError:
         pass
+
+
+def test_command_with_non_ascii_uid_round_trips():
+    """A UID with a non-ASCII byte decodes (replacement character) and the
+    response that echoes it encodes (fuzzing finding)."""
+    raw = _dimse.encode_command([(0x0002, "1.2.840.10008.1.1"), (0x0100, 0x0030), (0x0110, 1), (0x0800, 0x0101)])
+    raw = raw.replace(b"1.2.840.10008.1.1", b"1.2.840.10008.1.\xe9")
+    cmd = _dimse.decode_command(raw)
+    assert cmd[0x0002] == "1.2.840.10008.1.\ufffd"
+    again = _dimse.decode_command(_dimse.encode_command(sorted((k, v) for k, v in cmd.items() if k)))
+    assert again[0x0002] == "1.2.840.10008.1.?"

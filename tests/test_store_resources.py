@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 import fastscp.service
-from fastscp._pdv import CallbackSink
+from fastscp._sink import CallbackSink
 from fastscp.storage import Storage
 from fastscp.uids import DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN, PREFERENCE_LISTS
 

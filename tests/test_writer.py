@@ -24,6 +24,7 @@ import pytest
 
 
 
+import fastscp._sink as S  # noqa: E402
 import fastscp._writer as W  # noqa: E402
 from fastscp.errors import DatasetError, OutputError  # noqa: E402
 
@@ -515,11 +516,11 @@ def test_write_file_meta_false_and_discard():
     ds = crafted_cases("el")["sequences"]
     out, _ = run_writer(ds, EXPLICIT, write_file_meta=False)
     assert out == split_file(run_writer(ds, EXPLICIT)[0])[1]
-    d = W.DiscardSink()
+    d = S.DiscardSink()
     d.write(ds)
     assert d.finish()["bytes_received"] == len(ds)
     with pytest.raises(NotImplementedError):
-        W.DatasetSink().write(b"abc")
+        S.DatasetSink().write(b"abc")
 
 
 def test_deflated_not_implemented(tmp_path):

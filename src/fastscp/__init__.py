@@ -16,7 +16,7 @@ try:
 except Exception:  # running from a source tree
     __version__ = "0.1.0"
 
-_COMPILED = ("_pdu", "_pdv", "_writer")
+_COMPILED = ("_sink", "_dimse", "_pdu", "_pdv", "_writer")
 
 
 def _check_compiled() -> None:

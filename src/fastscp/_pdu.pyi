@@ -2,7 +2,7 @@
 from typing import Iterable, Optional, Tuple, Union
 
 from fastscp._pdv import PDVAssembler
-from fastscp.pdus import AssociateRequest
+from fastscp.pdu_records import AssociateRequest
 
 MAX_ASSOCIATION_PDU: int
 

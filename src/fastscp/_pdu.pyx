@@ -18,7 +18,7 @@ from libc.string cimport memmove
 
 from fastscp._pdv cimport PDVAssembler
 from fastscp.errors import ProtocolError
-from fastscp.pdus import (
+from fastscp.pdu_records import (
     AssociateRequest, PresentationContextProposal, UserInformation,
 )
 

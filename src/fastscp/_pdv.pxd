@@ -1,4 +1,4 @@
-from fastscp._writer cimport DatasetSink
+from fastscp._sink cimport DatasetSink
 
 cdef class PDVAssembler:
     cdef bytearray _command          # command fragments of the message in progress

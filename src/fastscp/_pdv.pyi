@@ -1,10 +1,9 @@
-"""Typed interface of the compiled PDV reassembler and command codec (fastscp._pdv)."""
-from typing import Callable, Dict, Iterable, Optional, Tuple, Union
+"""Typed interface of the compiled PDV reassembler (fastscp._pdv)."""
+from typing import Optional
 
-from fastscp._writer import DatasetSink
+from fastscp._sink import DatasetSink
 
 DEFAULT_COMMAND_CAP: int
-COMMAND_VR: Dict[int, int]
 
 class PDVAssembler:
     sink_error: Optional[BaseException]
@@ -17,8 +16,3 @@ class PDVAssembler:
     def reset(self) -> None: ...
     def add_pdv(self, context_id: int, header: int, data: bytes) -> Optional[tuple]: ...
 
-class CallbackSink(DatasetSink):
-    def __init__(self, callback: Callable[[bytes], object]) -> None: ...
-
-def decode_command(data: bytes) -> Dict[int, Union[int, str, bytes]]: ...
-def encode_command(elements: Iterable[Tuple[int, Union[int, str, bytes]]]) -> bytes: ...

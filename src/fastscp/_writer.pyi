@@ -8,6 +8,8 @@ if sys.version_info >= (3, 12):
 else:
     from typing_extensions import Buffer
 
+from fastscp._sink import DatasetSink
+
 class FinishResult(TypedDict):
     sop_class_uid: Optional[str]
     sop_instance_uid: Optional[str]
@@ -21,18 +23,6 @@ class FinishResult(TypedDict):
     #: received data was dropped or emptied to store the rest (a data set cut
     #: inside an element, a repeated element): the status is 0xB006
     elements_discarded: bool
-
-class DatasetSink:
-    """Receives the data set fragments of one C-STORE, in order (C-level ``feed``)."""
-
-    def write(self, data: Buffer) -> None:
-        """Feed any contiguous bytes-like object (bytes, bytearray, memoryview)."""
-
-class DiscardSink(DatasetSink):
-    """Swallows every byte."""
-
-    bytes_received: int
-    def finish(self) -> dict[str, int]: ...
 
 class DatasetWriter(DatasetSink):
     """Streams one received data set into a DICOM file on ``fd``, as DCMTK storescp writes it.

@@ -156,7 +156,7 @@ from libc.stdlib cimport malloc, free
 from libc.errno cimport errno, EINTR
 from posix.unistd cimport write as c_write, pwrite as c_pwrite
 from posix.types cimport off_t
-from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE
+from fastscp._sink cimport DatasetSink
 
 import os
 import uuid
@@ -164,7 +164,7 @@ import uuid
 from fastscp.errors import DatasetError, OutputError
 from fastscp import _dictionary
 
-__all__ = ["DatasetSink", "DiscardSink", "DatasetWriter"]
+__all__ = ["DatasetWriter"]
 
 # ---------------------------------------------------------------- constants
 DEF OBUF_SIZE = 262144          # output buffer
@@ -578,36 +578,7 @@ def _encoding(str ts, bint bit_preserving):
     raise NotImplementedError(f"transfer syntax {ts!r} is not supported by the stream writer")
 
 
-# ---------------------------------------------------------------- sinks
-cdef class DatasetSink:
-    """Receives the data set fragments of one C-STORE, in order."""
-
-    cdef int feed(self, const unsigned char* data, Py_ssize_t n) except -1:
-        raise NotImplementedError("DatasetSink.feed")
-
-    def write(self, data):
-        """Feed a bytes-like object (bytes, bytearray, memoryview ...)."""
-        cdef Py_buffer view
-        PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
-        try:
-            self.feed(<const unsigned char*>view.buf, view.len)
-        finally:
-            PyBuffer_Release(&view)
-
-
-cdef class DiscardSink(DatasetSink):
-    """Swallows every byte (counts them)."""
-
-    cdef public long long bytes_received
-
-    cdef int feed(self, const unsigned char* data, Py_ssize_t n) except -1:
-        self.bytes_received += n
-        return 0
-
-    def finish(self):
-        return {"bytes_received": self.bytes_received}
-
-
+# ---------------------------------------------------------------- the writer
 ctypedef struct Frame:
     int kind
     bint undefined
@@ -644,6 +615,7 @@ cdef class DatasetWriter(DatasetSink):
     cdef bint in_encapsulated     # the received syntax is an encapsulated (compressed) one
     cdef bint discarded           # received data was dropped or emptied (truncated data set ...)
     cdef bint ds_ended            # an item delimiter ended the data set: the rest is ignored
+    cdef bint cut                 # ... because the data set was cut short (not a mere repetition)
     cdef bint fragment_empty      # the last pixel data item read had length 0
     cdef bint bitpres, write_meta
     cdef int gl_mode              # GL_RECALC / GL_CREATE / GL_REMOVE
@@ -761,6 +733,7 @@ cdef class DatasetWriter(DatasetSink):
         self.discarded = False
         self.fragment_empty = False
         self.ds_ended = False
+        self.cut = False
         if meta_transfer_syntax is None:
             self.transfer_syntax = output_transfer_syntax or transfer_syntax
         self.mem = <uint8_t*>malloc(RESERVE + OBUF_SIZE)
@@ -1091,7 +1064,7 @@ cdef class DatasetWriter(DatasetSink):
         if self.state == ST_VALUE:
             if self.v_rem != self.v_total:
                 self.err("data set truncated inside a value")
-            self.discarded = True
+            self.discarded = self.cut = True
             if self.v_mode == VM_RAW or self.v_mode == VM_SWAP:
                 if self.v_len_pos >= 0 and not self.suppress:
                     self.patch_len(self.v_len_pos, self.v_len_size, 0)
@@ -1099,7 +1072,7 @@ cdef class DatasetWriter(DatasetSink):
             self.end_value()            # text and UI values patch their length (0) here
         elif self.hlen:
             self.hlen = 0
-            self.discarded = True
+            self.discarded = self.cut = True
         elif self.depth > 0:
             f = &self.frames[self.depth]
             # storescp keeps a top-level sequence that has not begun (empty),
@@ -1108,7 +1081,7 @@ cdef class DatasetWriter(DatasetSink):
             if not ((f.kind == K_ENCAPS and self.fragment_empty)
                     or (f.kind == K_SEQ and self.depth == 1 and self.in_pos == f.in_start)):
                 self.err("data set truncated inside a sequence or item")
-            self.discarded = True
+            self.discarded = self.cut = True
         while self.depth > 0:
             f = &self.frames[self.depth]
             if f.kind == K_ENCAPS:
@@ -1618,7 +1591,7 @@ cdef class DatasetWriter(DatasetSink):
         while i < n:
             if self.ds_ended:
                 self.in_pos += n - i
-                self.discarded = True
+                self.discarded = self.cut = True
                 return 0
             if self.state == ST_VALUE:
                 k = n - i
@@ -1689,9 +1662,10 @@ cdef class DatasetWriter(DatasetSink):
         try:
             if self.validator is not None:
                 try:
-                    if self.validator.finish()["elements_discarded"]:
-                        self.err("incomplete data set, or a repeated element: it cannot be stored "
-                                 "bit-preserving")
+                    self.validator.finish()
+                    if self.validator.cut:
+                        # completing it would change the bytes (a repetition is kept as it came)
+                        self.err("incomplete data set: it cannot be stored bit-preserving")
                 finally:
                     self._close_null()
             if not self.bitpres:

@@ -20,12 +20,16 @@ from __future__ import annotations
 import logging
 from typing import Callable, Dict, List, Optional, Union
 
-from fastscp import pdus
+from fastscp import pdu_records
 from fastscp._pdu import (
     PDUReader, encode_abort, encode_associate_ac, encode_associate_rj,
     encode_pdata, encode_release_rp, parse_associate_rq,
 )
-from fastscp._pdv import decode_command, encode_command
+from fastscp._dimse import (
+    AFFECTED_SOP_CLASS, AFFECTED_SOP_INSTANCE, C_ECHO_RQ, C_ECHO_RSP, C_STORE_RQ, C_STORE_RSP,
+    COMMAND_FIELD, DATASET_TYPE, MESSAGE_ID, MESSAGE_ID_RESPONDED, NO_DATASET, STATUS,
+    decode_command, encode_command,
+)
 from fastscp.config import (
     IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME, ServerConfig,
 )
@@ -43,14 +47,6 @@ RECEIVE_SLICE = 65536
 
 #: logged (as storescp) when no byte of an A-ASSOCIATE-RQ came within -ta
 REQUEST_TIMEOUT_MESSAGE = "Receiving Association failed: network read timeout"
-
-# DIMSE command fields and elements (PS3.7 §9.3, §E)
-C_STORE_RQ, C_STORE_RSP = 0x0001, 0x8001
-C_ECHO_RQ, C_ECHO_RSP = 0x0030, 0x8030
-NO_DATASET = 0x0101
-AFFECTED_SOP_CLASS, COMMAND_FIELD, MESSAGE_ID = 0x0002, 0x0100, 0x0110
-MESSAGE_ID_RESPONDED, DATASET_TYPE, STATUS = 0x0120, 0x0800, 0x0900
-AFFECTED_SOP_INSTANCE = 0x1000
 
 # A-ASSOCIATE-RJ (result, source, reason), PS3.8 §9.3.4
 RJ_NO_REASON = (1, 1, 1)
@@ -292,7 +288,7 @@ class Association:
 
     def _on_pdu(self, pdu_type: int, payload: Optional[bytes]) -> None:
         state = self.state
-        if pdu_type == pdus.A_ABORT:                       # Evt16: AA-2 / AA-3
+        if pdu_type == pdu_records.A_ABORT:                       # Evt16: AA-2 / AA-3
             if state == STA6:
                 log.info("Association Aborted")
                 if self._store is not None:
@@ -300,16 +296,16 @@ class Association:
                 self._ended("aborted")
             self._to_sta1()
         elif state == STA2:
-            if pdu_type == pdus.A_ASSOCIATE_RQ:            # Evt6: AE-6
+            if pdu_type == pdu_records.A_ASSOCIATE_RQ:            # Evt6: AE-6
                 self._on_associate_rq(payload)
             else:                                          # AA-1
                 log.error("Receiving Association failed: unexpected %s before A-ASSOCIATE-RQ",
-                          pdus.PDU_NAMES.get(pdu_type))
+                          pdu_records.PDU_NAMES.get(pdu_type))
                 self.outcome = "protocol-error"
                 self._send(encode_abort(*ABORT_UNEXPECTED_PDU))
                 self._enter_sta13()
         elif state == STA6:
-            if pdu_type == pdus.A_RELEASE_RQ:              # Evt12: AR-2, then AR-4 at once
+            if pdu_type == pdu_records.A_RELEASE_RQ:              # Evt12: AR-2, then AR-4 at once
                 if self._store is not None:
                     log.error("A-RELEASE-RQ in the middle of a data set: aborting")
                     self._abort(ABORT_UNEXPECTED_PDU)
@@ -321,10 +317,10 @@ class Association:
                 self._enter_sta13()
             else:                                          # AA-8
                 log.error("DIMSE failure (aborting association): unexpected %s",
-                          pdus.PDU_NAMES.get(pdu_type))
+                          pdu_records.PDU_NAMES.get(pdu_type))
                 self._abort(ABORT_UNEXPECTED_PDU)
                 self._ended("aborted")
-        elif state == STA13 and pdu_type == pdus.A_ASSOCIATE_RQ:   # AA-7
+        elif state == STA13 and pdu_type == pdu_records.A_ASSOCIATE_RQ:   # AA-7
             self._send(encode_abort(*ABORT_UNEXPECTED_PDU))
         # Sta13, anything else: AA-6, ignored
 
@@ -360,7 +356,7 @@ class Association:
             return self._reject(RJ_NO_REASON)
         negotiation = self.negotiator.negotiate(rq.presentation_contexts, rq.user)
         results = negotiation.results
-        if rq.application_context != pdus.DICOM_APPLICATION_CONTEXT:
+        if rq.application_context != pdu_records.DICOM_APPLICATION_CONTEXT:
             log.info("Association Rejected: Bad Application Context Name: %s", rq.application_context)
             return self._reject(RJ_APPLICATION_CONTEXT)
         if self.config.reject_without_implementation_uid and not rq.user.implementation_class_uid:
@@ -370,10 +366,10 @@ class Association:
         self.info = AssociationInfo(rq.calling_ae, rq.called_ae, self.peer_address, self.peer_port,
                                     host_name)
         self.contexts = {r.context_id: (r.abstract_syntax, r.transfer_syntax)
-                         for r in results if r.result == pdus.PC_ACCEPTANCE}
+                         for r in results if r.result == pdu_records.PC_ACCEPTANCE}
         self._send(encode_associate_ac(
             _ae_field(rq.called_ae_raw), _ae_field(rq.calling_ae_raw),
-            pdus.DICOM_APPLICATION_CONTEXT,
+            pdu_records.DICOM_APPLICATION_CONTEXT,
             [(r.context_id, r.result, r.transfer_syntax) for r in results],
             self.config.max_pdu, IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME,
             negotiation.roles, negotiation.extended_negotiation))

@@ -27,7 +27,7 @@ import tempfile
 import zlib
 from typing import Optional
 
-from fastscp._pdv import CallbackSink
+from fastscp._sink import CallbackSink
 from fastscp._writer import DatasetWriter
 from fastscp.errors import DatasetError, OutputError
 from fastscp.uids import DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN, EXPLICIT_VR_LITTLE_ENDIAN

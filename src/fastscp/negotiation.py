@@ -29,7 +29,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Dict, FrozenSet, Iterable, List, Optional, Sequence, Tuple
 
-from fastscp import pdus
+from fastscp import pdu_records
 from fastscp.uids import (
     IMPLICIT_VR_LITTLE_ENDIAN, STORAGE_SOP_CLASS_UIDS, UNCOMPRESSED_PREFERENCE,
     VERIFICATION_SOP_CLASS,
@@ -71,7 +71,7 @@ def uid_has_name(uid: str) -> bool:
 class Negotiation:
     """The answer to an A-ASSOCIATE-RQ's proposals."""
 
-    results: List[pdus.PresentationContextResult]
+    results: List[pdu_records.PresentationContextResult]
     #: SCP/SCU role selection sub-items for the AC: (SOP class UID, scu, scp), in order
     roles: List[Tuple[str, int, int]] = field(default_factory=list)
     #: extended negotiation sub-items for the AC: (SOP class UID, data), in order
@@ -131,23 +131,23 @@ class Negotiator:
             return self.preference
         return None
 
-    def negotiate(self, proposals: Sequence[pdus.PresentationContextProposal],
-                  user: Optional[pdus.UserInformation] = None) -> Negotiation:
+    def negotiate(self, proposals: Sequence[pdu_records.PresentationContextProposal],
+                  user: Optional[pdu_records.UserInformation] = None) -> Negotiation:
         proposed_roles = user.roles if user is not None else {}
         roles_config = self.profile.roles if self.profile is not None else {}
         out = Negotiation([])
         for pc in proposals:
             pref = self._preference_for(pc.abstract_syntax)
             if pref is None:
-                out.results.append(pdus.PresentationContextResult(
-                    pc.context_id, pdus.PC_ABSTRACT_SYNTAX_NOT_SUPPORTED,
+                out.results.append(pdu_records.PresentationContextResult(
+                    pc.context_id, pdu_records.PC_ABSTRACT_SYNTAX_NOT_SUPPORTED,
                     IMPLICIT_VR_LITTLE_ENDIAN, pc.abstract_syntax))
                 continue
             offered = set(pc.transfer_syntaxes)
             chosen = next((ts for ts in pref if ts in offered), None)
             if chosen is None:
-                out.results.append(pdus.PresentationContextResult(
-                    pc.context_id, pdus.PC_TRANSFER_SYNTAXES_NOT_SUPPORTED,
+                out.results.append(pdu_records.PresentationContextResult(
+                    pc.context_id, pdu_records.PC_TRANSFER_SYNTAXES_NOT_SUPPORTED,
                     IMPLICIT_VR_LITTLE_ENDIAN, pc.abstract_syntax))
                 continue
             config = roles_config.get(pc.abstract_syntax)
@@ -156,8 +156,8 @@ class Negotiator:
                 if proposed is None and config == "SCP":
                     log.error("ASSOC: SCP/SCU role selection failed, Default role (i.e. SCU) "
                               "proposed but only SCP role configured for acceptance")
-                    out.results.append(pdus.PresentationContextResult(
-                        pc.context_id, pdus.PC_NO_REASON,
+                    out.results.append(pdu_records.PresentationContextResult(
+                        pc.context_id, pdu_records.PC_NO_REASON,
                         IMPLICIT_VR_LITTLE_ENDIAN, pc.abstract_syntax))
                     continue
                 if proposed is not None:
@@ -165,16 +165,16 @@ class Negotiator:
                     out.roles.append((pc.abstract_syntax,) + answer)
                     out.accepted_roles[pc.context_id] = answer
                     out.accepted_role_names[pc.context_id] = _CONFIG_ROLE_NAMES[config]
-            out.results.append(pdus.PresentationContextResult(
-                pc.context_id, pdus.PC_ACCEPTANCE, chosen, pc.abstract_syntax))
+            out.results.append(pdu_records.PresentationContextResult(
+                pc.context_id, pdu_records.PC_ACCEPTANCE, chosen, pc.abstract_syntax))
         if self.profile is not None and self.profile.extended_negotiation:
-            accepted = {r.abstract_syntax for r in out.results if r.result == pdus.PC_ACCEPTANCE}
+            accepted = {r.abstract_syntax for r in out.results if r.result == pdu_records.PC_ACCEPTANCE}
             out.extended_negotiation = [(uid, data) for uid, data in self.profile.extended_negotiation
                                         if uid in accepted]
         return out
 
-    def decide(self, proposals: Sequence[pdus.PresentationContextProposal]
-               ) -> List[pdus.PresentationContextResult]:
+    def decide(self, proposals: Sequence[pdu_records.PresentationContextProposal]
+               ) -> List[pdu_records.PresentationContextResult]:
         """Presentation context results only (no role/extended negotiation)."""
         return self.negotiate(proposals).results
 
@@ -184,11 +184,11 @@ class Negotiator:
 # ---------------------------------------------------------------------------
 
 _RESULT_TEXT = {
-    pdus.PC_ACCEPTANCE: "Accepted",
-    pdus.PC_USER_REJECTION: "User Rejection",
-    pdus.PC_NO_REASON: "Provider Rejection",
-    pdus.PC_ABSTRACT_SYNTAX_NOT_SUPPORTED: "Abstract Syntax Not Supported",
-    pdus.PC_TRANSFER_SYNTAXES_NOT_SUPPORTED: "Transfer Syntaxes Not Supported",
+    pdu_records.PC_ACCEPTANCE: "Accepted",
+    pdu_records.PC_USER_REJECTION: "User Rejection",
+    pdu_records.PC_NO_REASON: "Provider Rejection",
+    pdu_records.PC_ABSTRACT_SYNTAX_NOT_SUPPORTED: "Abstract Syntax Not Supported",
+    pdu_records.PC_TRANSFER_SYNTAXES_NOT_SUPPORTED: "Transfer Syntaxes Not Supported",
 }
 
 
@@ -223,7 +223,7 @@ def _role_text(role: Optional[Tuple[int, int]]) -> str:
     return "None"
 
 
-def _proposed_role(rq: pdus.AssociateRequest, abstract: str) -> Optional[Tuple[int, int]]:
+def _proposed_role(rq: pdu_records.AssociateRequest, abstract: str) -> Optional[Tuple[int, int]]:
     role = rq.user.roles.get(abstract)
     if role is not None and not role[0] and not role[1]:
         return (1, 1)
@@ -263,7 +263,7 @@ def _user_identity_lines(raw: bytes) -> List[str]:
     return lines
 
 
-def describe_association(rq: pdus.AssociateRequest, our_class_uid: str, our_version: str,
+def describe_association(rq: pdu_records.AssociateRequest, our_class_uid: str, our_version: str,
                          our_max_pdu: int, negotiation: Optional[Negotiation] = None) -> str:
     """The parameter dump of an A-ASSOCIATE-RQ (negotiation None) or of the
     A-ASSOCIATE-AC answering it, as storescp logs it with ``+v``/``-d``."""
@@ -291,13 +291,13 @@ def describe_association(rq: pdus.AssociateRequest, our_class_uid: str, our_vers
             lines.extend("      %s" % uid_display(ts) for ts in pc.transfer_syntaxes)
         else:
             r = results.get(pc.context_id)
-            result = r.result if r is not None else pdus.PC_NO_REASON
+            result = r.result if r is not None else pdu_records.PC_NO_REASON
             lines.append("  Context ID:        %d (%s)" % (pc.context_id, _RESULT_TEXT.get(result, result)))
             lines.append("    Abstract Syntax: %s" % uid_display(pc.abstract_syntax))
             lines.append("    Proposed SCP/SCU Role: %s" % _role_text(proposed))
             lines.append("    Accepted SCP/SCU Role: %s"
                          % negotiation.accepted_role_names.get(pc.context_id, "Default"))
-            if r is not None and result == pdus.PC_ACCEPTANCE:
+            if r is not None and result == pdu_records.PC_ACCEPTANCE:
                 lines.append("    Accepted Transfer Syntax: %s" % uid_display(r.transfer_syntax))
     requested = list(rq.user.extended_negotiation.items())
     if requested:

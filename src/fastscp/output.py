@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Optional
 
-from fastscp._writer import DatasetSink, DatasetWriter
+from fastscp._sink import DatasetSink
+from fastscp._writer import DatasetWriter
 from fastscp.config import (
     IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME, IMPLEMENTATION_VERSION_NAME_BP,
     ServerConfig,

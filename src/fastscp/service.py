@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Callable, Optional
 
 from fastscp import status as st
-from fastscp._writer import DiscardSink
+from fastscp._sink import DiscardSink
 from fastscp.config import ServerConfig
 from fastscp.errors import DatasetError, OutputError
 from fastscp.output import make_writer, stored_transfer_syntax

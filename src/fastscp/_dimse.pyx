@@ -1,0 +1,120 @@
+# cython: language_level=3
+"""The DIMSE command set codec: group 0000 in implicit VR little endian
+(PS3.7 §6.3.1, the only encoding DIMSE commands use), and the command
+elements fastscp reads and writes -- their one definition.
+"""
+from libc.stdint cimport uint32_t
+
+from fastscp.errors import ProtocolError
+
+# command elements (PS3.7 §E.1), as element numbers of group 0000
+COMMAND_GROUP_LENGTH = 0x0000
+AFFECTED_SOP_CLASS = 0x0002
+REQUESTED_SOP_CLASS = 0x0003
+COMMAND_FIELD = 0x0100
+MESSAGE_ID = 0x0110
+MESSAGE_ID_RESPONDED = 0x0120
+MOVE_DESTINATION = 0x0600
+PRIORITY = 0x0700
+DATASET_TYPE = 0x0800
+STATUS = 0x0900
+OFFENDING_ELEMENT = 0x0901
+ERROR_COMMENT = 0x0902
+AFFECTED_SOP_INSTANCE = 0x1000
+REQUESTED_SOP_INSTANCE = 0x1001
+MOVE_ORIGINATOR_AE = 0x1030
+MOVE_ORIGINATOR_MESSAGE_ID = 0x1031
+
+# command field values and the data set type that means "none" (PS3.7 §E.1)
+C_STORE_RQ, C_STORE_RSP = 0x0001, 0x8001
+C_ECHO_RQ, C_ECHO_RSP = 0x0030, 0x8030
+NO_DATASET = 0x0101
+
+# VR of the command elements fastscp reads or writes; others are kept as bytes.
+_US = 1
+_UL = 2
+_UI = 3
+_AE = 4
+_TEXT = 5
+COMMAND_VR = {
+    COMMAND_GROUP_LENGTH: _UL, AFFECTED_SOP_CLASS: _UI, REQUESTED_SOP_CLASS: _UI, COMMAND_FIELD: _US,
+    MESSAGE_ID: _US, MESSAGE_ID_RESPONDED: _US, MOVE_DESTINATION: _AE, PRIORITY: _US,
+    DATASET_TYPE: _US, STATUS: _US, OFFENDING_ELEMENT: _US, ERROR_COMMENT: _TEXT,
+    AFFECTED_SOP_INSTANCE: _UI, REQUESTED_SOP_INSTANCE: _UI, 0x1005: _US, 0x1008: _US,
+    0x1020: _US, 0x1021: _US, 0x1022: _US, 0x1023: _US,
+    MOVE_ORIGINATOR_AE: _AE, MOVE_ORIGINATOR_MESSAGE_ID: _US,
+}
+
+
+cdef inline uint32_t _le32(const unsigned char* p) noexcept nogil:
+    return p[0] | (<uint32_t>p[1] << 8) | (<uint32_t>p[2] << 16) | (<uint32_t>p[3] << 24)
+
+
+def decode_command(data):
+    """Decode a DIMSE command set into {tag: value}.
+
+    US/UL values become int, UI/AE/text values str (trailing NUL/space
+    removed), anything else bytes.  Raises ProtocolError on malformed input.
+    """
+    cdef const unsigned char[::1] view = data
+    cdef Py_ssize_t n = view.shape[0], pos = 0
+    cdef uint32_t tag, length
+    cdef const unsigned char* p
+    cdef dict out = {}
+    cdef int vr
+    if n == 0:
+        raise ProtocolError("empty command set")
+    p = &view[0]
+    while pos < n:
+        if n - pos < 8:
+            raise ProtocolError("command set truncated in an element header at offset %d" % pos)
+        tag = (<uint32_t>(p[pos] | (p[pos + 1] << 8)) << 16) | (p[pos + 2] | (p[pos + 3] << 8))
+        length = _le32(p + pos + 4)
+        pos += 8
+        if tag >> 16 != 0:
+            raise ProtocolError("command set element (%04x,%04x) outside group 0000" % (tag >> 16, tag & 0xFFFF))
+        if length > <uint32_t>(n - pos):
+            raise ProtocolError("command set element (0000,%04x) length %d overruns the command" % (tag, length))
+        vr = COMMAND_VR.get(tag, 0)
+        if vr == _US:
+            if length != 2:
+                raise ProtocolError("command element (0000,%04x) has length %d, expected 2" % (tag, length))
+            out[tag] = p[pos] | (p[pos + 1] << 8)
+        elif vr == _UL:
+            if length != 4:
+                raise ProtocolError("command element (0000,%04x) has length %d, expected 4" % (tag, length))
+            out[tag] = _le32(p + pos)
+        elif vr:
+            out[tag] = (<bytes>p[pos:pos + length]).rstrip(b"\x00 ").decode("ascii", "replace")
+        else:
+            out[tag] = <bytes>p[pos:pos + length]
+        pos += length
+    return out
+
+
+def encode_command(elements):
+    """Encode [(tag, value), ...] (group 0000, ascending) as a command set.
+
+    int values are written as US or UL according to the element; str values
+    are padded to even length (NUL for UI, space otherwise).  The command
+    group length (0000,0000) is computed and put first.
+    """
+    cdef bytearray body = bytearray()
+    cdef bytes raw
+    for tag, value in elements:
+        vr = COMMAND_VR.get(tag, 0)
+        if vr == _US:
+            raw = (<int>value).to_bytes(2, "little")
+        elif vr == _UL:
+            raw = (<long long>value).to_bytes(4, "little")
+        elif isinstance(value, str):
+            raw = value.encode("ascii", "replace")     # a decoded non-ASCII byte is U+FFFD
+            if len(raw) & 1:
+                raw += b"\x00" if vr == _UI else b" "
+        else:
+            raw = bytes(value)
+        body += b"\x00\x00" + (tag & 0xFFFF).to_bytes(2, "little")
+        body += len(raw).to_bytes(4, "little") + raw
+    return b"\x00\x00\x00\x00\x04\x00\x00\x00" + len(body).to_bytes(4, "little") + bytes(body)
+
+
