@@ -31,6 +31,8 @@ else
 fi
 "$PYTHON" -m pip install -q --upgrade pip
 "$PYTHON" -m pip install -q ".[test]"
+# a short run of every fuzz target (fuzz/README.md: longer runs), before the tests
+FASTSCP_FUZZ_WORK=$(mktemp -d) PYTHON="$PYTHON" bash fuzz/run.sh "${FASTSCP_FUZZ_SECONDS:-10}"
 # Run from tests/ so that `import fastscp` is the installed, compiled package.
 cd tests
 exec "$PYTHON" -m pytest -p no:cacheprovider -c ../pyproject.toml --rootdir .. "$@"
