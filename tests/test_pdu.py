@@ -4,7 +4,7 @@ import struct
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from fastscp import _dimse, _pdu, _pdv, _sink
+from fastscp import _dimse, _pdu, _sink
 from fastscp.errors import ProtocolError
 
 import dicomnet as dn

@@ -13,7 +13,6 @@ import re
 import itertools
 from typing import Tuple
 
-from fastscp.uids import filename_prefix
 
 log = logging.getLogger("fastscp")
 
