@@ -18,7 +18,8 @@ Oracles:
   and encode_command's docstring promises int -> US/UL, str -> padded text.
   So for every command decode_command accepts, with d = decode_command(raw):
   encode_command(sorted(d.items() without (0000,0000))) must succeed and
-  decode back to d with (0000,0000) = the new group length;
+  decode back to d with (0000,0000) = the new group length (a U+FFFD that
+  decode_command made of a non-ASCII byte may come back as "?": FINDINGS.md F1);
 * mode 2: decode_command(encode_command(elements)) gives every element back
   (text without its trailing padding, as decode_command documents);
 * mode 1: PDVAssembler against a small reference model written from its
