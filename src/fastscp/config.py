@@ -11,6 +11,11 @@ IMPLEMENTATION_VERSION_NAME = "FASTSCP_010"
 IMPLEMENTATION_VERSION_NAME_BP = "FASTSCP_BP_010"
 
 
+#: defaults of the inflation limits (ServerConfig and fastscp.deflate)
+MAX_INFLATED_SIZE = 4096 * 1024 * 1024
+MAX_INFLATION_RATIO = 100
+
+
 @dataclass
 class ServerConfig:
     """Everything that decides how the server behaves.
@@ -60,10 +65,10 @@ class ServerConfig:
     pdu_timeout: Optional[float] = 60.0
     #: a deflated data set may not inflate to more than this many bytes
     #: (--max-inflated-size, in MiB on the command line)
-    max_inflated_size: int = 4096 * 1024 * 1024
-    #: ... nor, once past INFLATION_RATIO_FLOOR bytes, to more than this many
-    #: times the deflated bytes received so far (--max-inflation-ratio)
-    max_inflation_ratio: int = 100
+    max_inflated_size: int = MAX_INFLATED_SIZE
+    #: ... nor, once past deflate.INFLATION_RATIO_FLOOR bytes, to more than
+    #: this many times the deflated bytes received so far (--max-inflation-ratio)
+    max_inflation_ratio: int = MAX_INFLATION_RATIO
     #: transfer syntax preference list (+x=, +xe, ... +xa: uids.PREFERENCE_LISTS);
     #: None = storescp's default (explicit VR local byte order first)
     transfer_syntaxes: Optional[Tuple[str, ...]] = None

@@ -29,6 +29,7 @@ from typing import Optional
 
 from fastscp._sink import CallbackSink
 from fastscp._writer import DatasetWriter
+from fastscp.config import MAX_INFLATED_SIZE, MAX_INFLATION_RATIO
 from fastscp.errors import DatasetError, OutputError
 from fastscp.uids import DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN, EXPLICIT_VR_LITTLE_ENDIAN
 
@@ -100,7 +101,7 @@ class DeflatedWriter(CallbackSink):
     def __init__(self, fd: int, transfer_syntax: str = DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN, *,
                  output_transfer_syntax: Optional[str] = None,
                  temp_dir: Optional[str] = None, compression_level: int = COMPRESSION_LEVEL,
-                 max_inflated_size: int = 4096 * 1024 * 1024, max_inflation_ratio: int = 100,
+                 max_inflated_size: int = MAX_INFLATED_SIZE, max_inflation_ratio: int = MAX_INFLATION_RATIO,
                  **writer_options):
         out_ts = output_transfer_syntax or transfer_syntax
         self.inflating = transfer_syntax == DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN

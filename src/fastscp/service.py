@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Callable, Optional
 
 from fastscp import status as st
-from fastscp._sink import DiscardSink
+from fastscp._sink import DatasetSink, DiscardSink
 from fastscp.config import ServerConfig
 from fastscp.errors import DatasetError, OutputError
 from fastscp.output import make_writer, stored_transfer_syntax
@@ -78,6 +78,8 @@ class PendingStore:
         self.final_path = "" if self.ignore else os.path.join(self.directory, self.name)
         self.temp_path: Optional[str] = None
         self.fd = -1
+        #: where the data set goes (replaced below unless nothing is to be written)
+        self.sink: DatasetSink = DiscardSink()
         #: why no writer could be made (file system error, or a writer that
         #: refuses this transfer syntax or configuration)
         self.open_error: Optional[Exception] = None
@@ -95,8 +97,7 @@ class PendingStore:
         if hook is not None and not self.ignore:
             self._ask(hook)
             if self.refused is not None:
-                self.sink = DiscardSink()       # drained, never written
-                return
+                return                          # the data set is drained, never written
         try:
             if self.ignore:
                 self.fd = os.open(os.devnull, os.O_WRONLY | getattr(os, "O_CLOEXEC", 0))
@@ -112,13 +113,12 @@ class PendingStore:
             )
         except Exception as exc:
             self.open_error = exc
-            self._release()
-            self.sink = DiscardSink()
+            self._release()                     # the data set is drained into the DiscardSink
 
     def _release(self) -> None:
         """Give back the descriptor, the temporary file and what the writer holds."""
         self._close()
-        close = getattr(self.sink, "close", None) if hasattr(self, "sink") else None
+        close = getattr(self.sink, "close", None)
         if close is not None:
             close()
         if self.temp_path:
