@@ -656,7 +656,8 @@ def test_port_quirks(port_text, port):
 
 def test_settings_values():
     cmd, st = options.evaluate(["-aet", "A", "-aet", "B", "-pdu", "8192.5", "-od", "/tmp", "-v", "-d", P])
-    assert (st.ae_title, st.max_pdu, st.output_directory, st.log_level, st.port) == \
+    config = cli.build_config(st, cmd)
+    assert (config.ae_title, config.max_pdu, config.output_directory, st.log_level, config.port) == \
         ("B", 8192, "/tmp", "debug", 11112)
     assert options.evaluate([P])[1].log_level == "warn"
     assert options.evaluate(["-d", "-q", P])[1].log_level == "fatal"

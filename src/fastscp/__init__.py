@@ -39,8 +39,9 @@ _check_compiled()
 from fastscp.association import Association  # noqa: E402
 from fastscp.config import ServerConfig  # noqa: E402
 from fastscp.server import Server  # noqa: E402
-from fastscp.events import CompletedStudy, StoreRequest  # noqa: E402
-from fastscp.service import AssociationInfo, StoredObject  # noqa: E402
+from fastscp.records import (  # noqa: E402
+    AssociationInfo, CompletedStudy, StoredObject, StoreRequest,
+)
 from fastscp._writer import DatasetWriter  # noqa: E402
 
 __all__ = ["Server", "ServerConfig", "StoredObject", "AssociationInfo", "StoreRequest",

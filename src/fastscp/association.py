@@ -35,7 +35,7 @@ from fastscp.config import (
 )
 from fastscp.errors import ProtocolError
 from fastscp.negotiation import Negotiator, describe_association
-from fastscp.service import AssociationInfo, PendingStore, StoreService
+from fastscp.records import AssociationInfo, DimseService, PendingStoreHandle
 from fastscp.uids import VERIFICATION_SOP_CLASS, log_abbreviation
 
 log = logging.getLogger("fastscp")
@@ -65,7 +65,7 @@ ABORT_INVALID_PDU = (2, 6)
 class Association:
     """The acceptor side of one association."""
 
-    def __init__(self, config: ServerConfig, service: StoreService,
+    def __init__(self, config: ServerConfig, service: DimseService,
                  peer_address: str = "", peer_port: int = 0,
                  negotiator: Optional[Negotiator] = None,
                  peer_host_name: Union[str, Callable[[], str], None] = None):
@@ -90,7 +90,7 @@ class Association:
         #: accepted presentation contexts: id -> (abstract syntax, transfer syntax)
         self.contexts: Dict[int, tuple] = {}
         self._out: List[bytes] = []
-        self._store: Optional[PendingStore] = None
+        self._store: Optional[PendingStoreHandle] = None
         self._store_command: Optional[dict] = None
         #: how the association ended: "released", "aborted", "rejected", or None
         self.outcome: Optional[str] = None

@@ -14,8 +14,8 @@ from typing import List, Optional, Sequence
 
 from . import __version__
 from . import options as opts
-from . import uids
 from .config import ServerConfig
+from .errors import ConfigError
 from .log import setup_logging
 
 PROGRAM = opts.PROGRAM
@@ -129,119 +129,10 @@ def arguments_message(cmd: opts.CommandLine) -> str:
 # main
 # ---------------------------------------------------------------------------
 
-def build_config(st: opts.Settings, cmd: Optional[opts.CommandLine] = None) -> ServerConfig:
-    config = ServerConfig(
-        port=st.port if st.port is not None else 104,
-        ae_title=st.ae_title,
-        max_pdu=st.max_pdu,
-        output_directory=st.output_directory,
-    )
-    _network_options(config, st, cmd)
-    _negotiation_options(config, st, cmd)
-    _output_options(config, st, cmd)
-    _placement_options(config, st, cmd)
-    return config
-
-
-def _placement_options(config: ServerConfig, st: opts.Settings,
-                       cmd: Optional[opts.CommandLine]) -> None:
-    """-ss/-su/-sp, +uf/-tn/-fe, -xcr/-xcs/-rns/-tos/-xs."""
-    if cmd is None:
-        return
-    v = st.values
-    sort = cmd.winner("sort")
-    if sort is not None:
-        config.sort_mode = {"--sort-conc-studies": "timestamp", "--sort-on-study-uid": "study-uid",
-                            "--sort-on-patientname": "patient-name"}[sort.long]
-        config.sort_prefix = str(v[sort.long][0]) if v.get(sort.long) else ""
-    config.unique_filenames = cmd.winner("filenames") is opts.BY_NAME["--unique-filenames"]
-    config.timenames = cmd.has("--timenames")
-    if "--filename-extension" in v:
-        config.filename_extension = str(v["--filename-extension"][0])
-    if "--exec-on-reception" in v:
-        config.exec_on_reception = str(v["--exec-on-reception"][0])
-    if "--exec-on-eostudy" in v:
-        config.exec_on_eostudy = str(v["--exec-on-eostudy"][0])
-    config.rename_on_eostudy = cmd.has("--rename-on-eostudy")
-    if "--eostudy-timeout" in v:
-        config.eostudy_timeout = float(v["--eostudy-timeout"][0])  # type: ignore[arg-type]
-    config.exec_sync = cmd.has("--exec-sync")
-
-
-def _output_options(config: ServerConfig, st: opts.Settings,
-                    cmd: Optional[opts.CommandLine]) -> None:
-    """+B/-B, +F/-F, +t=/+te/+tb/+ti/+td, +g=/+g/-g, +e/-e, -p/+p, -uc/+uc, +u/-u, +cl (the output file format)."""
-    if cmd is None:
-        return
-    config.bit_preserving = cmd.winner("bitpreserving") is opts.BY_NAME["--bit-preserving"]
-    config.write_file_meta = cmd.winner("fileformat") is not opts.BY_NAME["--write-dataset"]
-    gl = cmd.winner("grouplength")
-    config.group_length = {"--group-length-create": "create",
-                           "--group-length-remove": "remove"}.get(gl.long if gl else "", "recalc")
-    config.undefined_lengths = cmd.winner("length") is opts.BY_NAME["--length-undefined"]
-    if cmd.winner("padding") is opts.BY_NAME["--padding-create"]:
-        f, i = st.values["--padding-create"]
-        config.padding = (int(f), int(i))  # type: ignore[call-overload]
-    config.convert_un = cmd.winner("un") is opts.BY_NAME["--convert-un"]
-    config.new_vrs = cmd.winner("newvr") is not opts.BY_NAME["--disable-new-vr"]
-    wx = cmd.winner("writexfer")
-    config.write_transfer_syntax = {
-        "--write-xfer-little": uids.EXPLICIT_VR_LITTLE_ENDIAN,
-        "--write-xfer-big": uids.EXPLICIT_VR_BIG_ENDIAN,
-        "--write-xfer-implicit": uids.IMPLICIT_VR_LITTLE_ENDIAN,
-        "--write-xfer-deflated": uids.DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN,
-    }.get(wx.long if wx else "")
-    if "--compression-level" in st.values:
-        config.compression_level = int(st.values["--compression-level"][0])  # type: ignore[call-overload]
-
-
-def _negotiation_options(config: ServerConfig, st: opts.Settings,
-                         cmd: Optional[opts.CommandLine]) -> None:
-    """+x... preference lists, -pm, -xf and +v."""
-    config.profile = st.profile
-    if cmd is None:
-        return
-    from .uids import PREFERENCE_LISTS
-    prefer = cmd.winner("prefer")
-    if prefer is not None and st.profile is None:
-        config.transfer_syntaxes = PREFERENCE_LISTS[prefer.long[2:]]
-    config.promiscuous = cmd.has("--promiscuous")
-    config.verbose_pc = cmd.has("--verbose-pc")
-
-
-def _network_options(config: ServerConfig, st: opts.Settings,
-                     cmd: Optional[opts.CommandLine]) -> None:
-    """-ts -ta -td -dhl and storescp's test options (--refuse ... -up)."""
-    v = st.values
-    if "--socket-timeout" in v:
-        seconds = int(v["--socket-timeout"][0])  # type: ignore[call-overload]
-        # as DCMTK: 0 sets no kernel timeout, -1 none at all
-        config.socket_timeout = float(seconds) if seconds > 0 else None
-    if "--acse-timeout" in v:
-        config.acse_timeout = float(v["--acse-timeout"][0])  # type: ignore[arg-type]
-    if "--dimse-timeout" in v:
-        config.dimse_timeout = float(v["--dimse-timeout"][0])  # type: ignore[arg-type]
-    if "--sleep-after" in v:
-        config.sleep_after = float(v["--sleep-after"][0])  # type: ignore[arg-type]
-    if "--sleep-during" in v:
-        config.sleep_during = float(v["--sleep-during"][0])  # type: ignore[arg-type]
-    if "--max-associations" in v:
-        config.max_associations = int(v["--max-associations"][0])  # type: ignore[call-overload]
-    if "--pdu-timeout" in v:
-        seconds = int(v["--pdu-timeout"][0])  # type: ignore[call-overload]
-        config.pdu_timeout = float(seconds) if seconds > 0 else None
-    if "--max-inflated-size" in v:
-        config.max_inflated_size = int(v["--max-inflated-size"][0]) * 1024 * 1024  # type: ignore[call-overload]
-    if "--max-inflation-ratio" in v:
-        config.max_inflation_ratio = int(v["--max-inflation-ratio"][0])  # type: ignore[call-overload]
-    if cmd is not None:
-        config.host_lookup = not cmd.has("--disable-host-lookup")
-        config.refuse = cmd.has("--refuse")
-        config.reject_without_implementation_uid = cmd.has("--reject")
-        config.ignore = cmd.has("--ignore")
-        config.abort_after = cmd.has("--abort-after")
-        config.abort_during = cmd.has("--abort-during")
-        config.uid_padding = cmd.has("--uid-padding")
+def build_config(st: opts.Settings, cmd: opts.CommandLine) -> ServerConfig:
+    """The configuration the checked command line asks for: each option
+    row names the field it sets and its converter (`fastscp.options`)."""
+    return ServerConfig(**opts.config_fields(cmd, st))
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -309,6 +200,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return EXIT_ERROR
     st.port = port
     config = build_config(st, cmd)
+    try:
+        config.validate()
+    except ConfigError as exc:
+        # check_rest refuses every such command line first (same message)
+        if errors_shown:
+            _print_error(str(exc))
+        return EXIT_ERROR
 
     # 4. start-up checks (log lines, as storescp)
     from ._dictionary import log_dictpath_problems

@@ -1,4 +1,11 @@
-"""The one typed configuration object that the CLI fills and the server reads."""
+"""The one typed configuration object that the CLI fills and the server reads.
+
+`ServerConfig.validate()` refuses every combination storescp refuses, with
+storescp's message text (naming the options that set the fields), so a
+library user gets the checks the command line gets.  The command line
+(`fastscp.options`) maps each option onto a field of this class; the field
+defaults here are the one place for storescp's defaults.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -14,6 +21,22 @@ IMPLEMENTATION_VERSION_NAME_BP = "FASTSCP_BP_010"
 #: defaults of the inflation limits (ServerConfig and fastscp.deflate)
 MAX_INFLATED_SIZE = 4096 * 1024 * 1024
 MAX_INFLATION_RATIO = 100
+
+#: sort modes (ServerConfig.sort_mode)
+SORT_TIMESTAMP = "timestamp"          # -ss
+SORT_STUDY_UID = "study-uid"          # -su
+SORT_PATIENT_NAME = "patient-name"    # -sp
+SORT_MODES = (SORT_TIMESTAMP, SORT_STUDY_UID, SORT_PATIENT_NAME)
+
+#: group length handling (ServerConfig.group_length)
+GROUP_LENGTH_RECALC = "recalc"        # +g=
+GROUP_LENGTH_CREATE = "create"        # +g
+GROUP_LENGTH_REMOVE = "remove"        # -g
+GROUP_LENGTH_MODES = (GROUP_LENGTH_RECALC, GROUP_LENGTH_CREATE, GROUP_LENGTH_REMOVE)
+
+#: bounds of -pdu (ServerConfig.max_pdu)
+MIN_MAX_PDU = 4096
+MAX_MAX_PDU = 131072
 
 
 @dataclass
@@ -84,7 +107,7 @@ class ServerConfig:
     #: write the file meta information (+F); False = bare data set (-F)
     write_file_meta: bool = True
     #: group length elements: "recalc" (+g=), "create" (+g), "remove" (-g)
-    group_length: str = "recalc"
+    group_length: str = GROUP_LENGTH_RECALC
     #: sequences and items with undefined lengths (-e); False = explicit (+e)
     undefined_lengths: bool = False
     #: +p f i: pad the file to a multiple of f bytes, items to a multiple of
@@ -122,3 +145,11 @@ class ServerConfig:
     eostudy_timeout: Optional[float] = None
     #: wait for the commands to finish (-xs); otherwise they run in the background
     exec_sync: bool = False
+
+    def validate(self) -> None:
+        """Raise ConfigError for a value or a combination storescp refuses
+        (its message, naming the options that set the fields), or one the
+        server cannot honour.  Checks run in storescp's order, so the first
+        message is the one storescp prints."""
+        from fastscp import configcheck
+        configcheck.validate(self)

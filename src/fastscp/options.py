@@ -32,7 +32,10 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+
+from fastscp import config as cfg
+from fastscp import uids
 
 PROGRAM = "fastscp"
 DESCRIPTION = "DICOM storage (C-STORE) SCP"
@@ -110,6 +113,22 @@ class Option:
     subsection: Optional[str] = None
     #: present in the DCMTK 3.6.9 manual only; Debian's 3.6.7 says "Unknown option"
     since_369: bool = False
+    #: the ServerConfig field the option sets (None: it sets none, e.g. logging)
+    field: Optional[str] = None
+    #: what a flag (an option without values) sets `field` to
+    value: Any = None
+    #: a value option's converter: its checked values -> the value of `field`
+    convert: Optional[Callable[..., Any]] = None
+    #: further (field, value) pairs the option sets
+    also: Tuple[Tuple[str, Any], ...] = ()
+
+    def settings(self, values: Tuple[object, ...] = ()) -> List[Tuple[str, Any]]:
+        """The (ServerConfig field, value) pairs this option sets, given its
+        checked values."""
+        if self.field is None:
+            return []
+        value = self.convert(*values) if self.convert is not None else self.value
+        return [(self.field, value)] + list(self.also)
 
     @property
     def nvalues(self) -> int:
@@ -147,6 +166,37 @@ def _opt(short: Optional[str], long: str, help: str, value_help: str = "",
 
 _DEFAULT_TS_NOTE = "(not with --bit-preserving or compression)"
 
+
+# -- converters: checked option values -> ServerConfig field values ------------
+
+def _seconds_or_no_limit(seconds: int) -> Optional[float]:
+    """-ts, --pdu-timeout: as DCMTK, 0 (and -1) mean no limit."""
+    return float(seconds) if seconds > 0 else None
+
+
+def _mebibytes(n: int) -> int:
+    return n * 1024 * 1024
+
+
+def _directory(path: str) -> str:
+    """-od: storescp takes an empty directory name for the current directory."""
+    return path or "."
+
+
+def _pair(first: int, second: int) -> Tuple[int, int]:
+    return (first, second)
+
+
+def _load_profile(path: str, name: str) -> object:
+    """-xf: the profile, read now (storescp reads it while checking the
+    options; a failure is a fatal log line, StartupError)."""
+    from .profiles import ProfileError, load_profile
+    try:
+        return load_profile(path, name)
+    except ProfileError as exc:
+        raise StartupError(str(exc)) from None
+
+
 # -- general -----------------------------------------------------------------
 _section("general options")
 _opt("-h", "--help", "show this help text and exit", built=True, exclusive=True)
@@ -166,7 +216,8 @@ _opt("-ll", "--log-level", "log messages of level l and more severe",
 _opt("-lc", "--log-config", "configure logging from file f",
      "[f]ilename: string", [_S])
 _opt("+v", "--verbose-pc", "list presentation contexts in verbose mode",
-     built=True)
+     built=True,
+     field="verbose_pc", value=True)
 
 # -- multi-process -----------------------------------------------------------
 _section("multi-process options")
@@ -180,7 +231,8 @@ _opt(None, "--fork", "start a child process per association",
 _section("network options")
 _sub("association negotiation profile from configuration file:")
 _opt("-xf", "--config-file", "negotiate with profile p of config file f",
-     "[f]ilename, [p]rofile: string", [_S, _S], built=True)
+     "[f]ilename, [p]rofile: string", [_S, _S], built=True,
+     field="profile", convert=_load_profile)
 _sub("preferred network transfer syntaxes (not with --config-file):")
 for _short, _long, _help, _built in (
     ("+x=", "--prefer-uncompr", "prefer explicit VR, local byte order first\n(default)", True),
@@ -207,7 +259,8 @@ for _short, _long, _help, _built in (
     ("+xi", "--implicit", "accept implicit VR little endian only", True),
     ("+xa", "--accept-all", "accept every transfer syntax known", True),
 ):
-    _opt(_short, _long, _help, group="prefer", built=_built)
+    _opt(_short, _long, _help, group="prefer", built=_built, field="transfer_syntaxes",
+         value=None if _long == "--prefer-uncompr" else uids.PREFERENCE_LISTS[_long[2:]])
 _sub("network host access control (tcp wrapper):")
 _opt("-ac", "--access-full", "let every host connect (default)",
      group="access", built=True)
@@ -216,40 +269,59 @@ _opt("+ac", "--access-control", "apply hosts.allow/hosts.deny rules",
 _sub("other network options:")
 _opt("-id", "--inetd", "serve one connection handed over by inetd\n(not with --fork)")
 _opt("-ts", "--socket-timeout", "seconds a connection may stay silent\n(0 or -1 for no limit)",
-     "[s]econds: integer (default: 60)", [Value("int", min=-1)], built=True)
+     "[s]econds: integer (default: 60)", [Value("int", min=-1)], built=True,
+     field="socket_timeout", convert=_seconds_or_no_limit)
 _opt("-ta", "--acse-timeout", "seconds to wait for association messages",
-     "[s]econds: integer (default: 30)", [Value("int", min=1)], built=True)
+     "[s]econds: integer (default: 30)", [Value("int", min=1)], built=True,
+     field="acse_timeout", convert=float)
 _opt("-td", "--dimse-timeout", "seconds to wait for data set PDVs\n(never for a next command)",
-     "[s]econds: integer (default: unlimited)", [Value("int", min=1)], built=True)
+     "[s]econds: integer (default: unlimited)", [Value("int", min=1)], built=True,
+     field="dimse_timeout", convert=float)
 _opt("-aet", "--aetitle", "use a as our AE title (default: STORESCP)",
-     "[a]etitle: string", [_S], built=True)
+     "[a]etitle: string", [_S], built=True,
+     field="ae_title", convert=str)
 _opt("-pdu", "--max-pdu", "receive PDUs of up to n bytes (default: 16384)",
      "[n]umber of bytes: integer (4096..131072)",
-     [Value("uint", min=4096, max=131072)], built=True)
-_opt("-dhl", "--disable-host-lookup", "do not look up peer host names", built=True)
-_opt(None, "--refuse", "refuse every association", built=True)
+     [Value("uint", min=cfg.MIN_MAX_PDU, max=cfg.MAX_MAX_PDU)], built=True,
+     field="max_pdu", convert=int)
+_opt("-dhl", "--disable-host-lookup", "do not look up peer host names", built=True,
+     field="host_lookup", value=False)
+_opt(None, "--refuse", "refuse every association", built=True,
+     field="refuse", value=True)
 _opt(None, "--reject", "reject associations that lack an\nimplementation class UID",
-     built=True)
-_opt(None, "--ignore", "receive data but store nothing", built=True)
+     built=True,
+     field="reject_without_implementation_uid", value=True)
+_opt(None, "--ignore", "receive data but store nothing", built=True,
+     field="ignore", value=True)
 _opt(None, "--sleep-after", "wait s seconds after each store (default: 0)",
-     "[s]econds: integer", [Value("uint", min=0)], built=True)
+     "[s]econds: integer", [Value("uint", min=0)], built=True,
+     field="sleep_after", convert=float)
 _opt(None, "--sleep-during", "wait s seconds while storing (default: 0)",
-     "[s]econds: integer", [Value("uint", min=0)], built=True)
+     "[s]econds: integer", [Value("uint", min=0)], built=True,
+     field="sleep_during", convert=float)
 _opt(None, "--abort-after", "abort once a C-STORE-RQ has been received\n(before the response is sent)",
-     built=True)
-_opt(None, "--abort-during", "abort while a C-STORE-RQ is being received", built=True)
+     built=True,
+     field="abort_after", value=True)
+_opt(None, "--abort-during", "abort while a C-STORE-RQ is being received", built=True,
+     field="abort_during", value=True)
 _opt("-pm", "--promiscuous", "accept unknown SOP classes as well\n(not with --config-file)",
-     built=True)
-_opt("-up", "--uid-padding", "fix UIDs padded with spaces without warning", built=True)
+     built=True,
+     field="promiscuous", value=True)
+_opt("-up", "--uid-padding", "fix UIDs padded with spaces without warning", built=True,
+     field="uid_padding", value=True)
 _sub("limits (fastscp):")
 _opt(None, "--max-associations", "serve at most n connections at once; more\nwait in the listen backlog (default: 200)",
-     "[n]umber: integer", [Value("uint", min=1)], built=True)
+     "[n]umber: integer", [Value("uint", min=1)], built=True,
+     field="max_associations", convert=int)
 _opt(None, "--pdu-timeout", "seconds a PDU may take from its first byte\nto its last (default: 60; 0 for no limit)",
-     "[s]econds: integer", [Value("uint", min=0)], built=True)
+     "[s]econds: integer", [Value("uint", min=0)], built=True,
+     field="pdu_timeout", convert=_seconds_or_no_limit)
 _opt(None, "--max-inflated-size", "a deflated data set may inflate to n MiB\nat most (default: 4096)",
-     "[n]umber of MiB: integer", [Value("uint", min=1)], built=True)
+     "[n]umber of MiB: integer", [Value("uint", min=1)], built=True,
+     field="max_inflated_size", convert=_mebibytes)
 _opt(None, "--max-inflation-ratio", "past 64 MiB, a deflated data set may inflate\nto r times the bytes received at most\n(default: 100)",
-     "[r]atio: integer", [Value("uint", min=1)], built=True)
+     "[r]atio: integer", [Value("uint", min=1)], built=True,
+     field="max_inflation_ratio", convert=int)
 
 # -- TLS ---------------------------------------------------------------------
 _section("transport layer security (TLS) options")
@@ -315,78 +387,116 @@ _opt("-ic", "--ignore-peer-cert", "do not check peer certificates", group="peerc
 _section("output options")
 _sub("general:")
 _opt("-od", "--output-directory", "store received objects in existing directory d",
-     '[d]irectory: string (default: ".")', [_S], built=True)
+     '[d]irectory: string (default: ".")', [_S], built=True,
+     field="output_directory", convert=_directory)
 _sub("bit preserving mode:")
 _opt("-B", "--normal", "allow re-encoding when writing (default)",
-     group="bitpreserving", built=True)
+     group="bitpreserving", built=True,
+     field="bit_preserving", value=False)
 _opt("+B", "--bit-preserving", "write data sets byte for byte as received",
-     group="bitpreserving", built=True)
+     group="bitpreserving", built=True,
+     field="bit_preserving", value=True)
 _sub("output file format:")
 _opt("+F", "--write-file", "write DICOM files with meta header (default)",
-     group="fileformat", built=True)
+     group="fileformat", built=True,
+     field="write_file_meta", value=True)
 _opt("-F", "--write-dataset", "write bare data sets without meta header",
-     group="fileformat", built=True)
+     group="fileformat", built=True,
+     field="write_file_meta", value=False)
 _sub("output transfer syntax " + _DEFAULT_TS_NOTE + ":")
 _opt("+t=", "--write-xfer-same", "keep the transfer syntax received (default)",
-     group="writexfer", built=True)
-_opt("+te", "--write-xfer-little", "write explicit VR little endian", group="writexfer", built=True)
-_opt("+tb", "--write-xfer-big", "write explicit VR big endian", group="writexfer", built=True)
-_opt("+ti", "--write-xfer-implicit", "write implicit VR little endian", group="writexfer", built=True)
+     group="writexfer", built=True,
+     field="write_transfer_syntax", value=None)
+_opt("+te", "--write-xfer-little", "write explicit VR little endian", group="writexfer", built=True,
+     field="write_transfer_syntax", value=uids.EXPLICIT_VR_LITTLE_ENDIAN)
+_opt("+tb", "--write-xfer-big", "write explicit VR big endian", group="writexfer", built=True,
+     field="write_transfer_syntax", value=uids.EXPLICIT_VR_BIG_ENDIAN)
+_opt("+ti", "--write-xfer-implicit", "write implicit VR little endian", group="writexfer", built=True,
+     field="write_transfer_syntax", value=uids.IMPLICIT_VR_LITTLE_ENDIAN)
 _opt("+td", "--write-xfer-deflated", "write deflated explicit VR little endian",
-     group="writexfer", built=True)
+     group="writexfer", built=True,
+     field="write_transfer_syntax",
+     value=uids.DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN)
 _sub("post-1993 value representations (not with --bit-preserving):")
 _opt("+u", "--enable-new-vr", "keep newer VRs such as UN and UT (default)",
-     group="newvr", built=True)
-_opt("-u", "--disable-new-vr", "write newer VRs as OB", group="newvr", built=True)
+     group="newvr", built=True,
+     field="new_vrs", value=True)
+_opt("-u", "--disable-new-vr", "write newer VRs as OB", group="newvr", built=True,
+     field="new_vrs", value=False)
 _sub("group length encoding (not with --bit-preserving):")
 _opt("+g=", "--group-length-recalc", "fix group lengths that are present (default)",
-     group="grouplength", built=True)
+     group="grouplength", built=True,
+     field="group_length", value=cfg.GROUP_LENGTH_RECALC)
 _opt("+g", "--group-length-create", "add group length elements everywhere",
-     group="grouplength", built=True)
+     group="grouplength", built=True,
+     field="group_length", value=cfg.GROUP_LENGTH_CREATE)
 _opt("-g", "--group-length-remove", "drop all group length elements", group="grouplength",
-     built=True)
+     built=True,
+     field="group_length", value=cfg.GROUP_LENGTH_REMOVE)
 _sub("length encoding in sequences and items (not with --bit-preserving):")
 _opt("+e", "--length-explicit", "explicit item and sequence lengths (default)",
-     group="length", built=True)
+     group="length", built=True,
+     field="undefined_lengths", value=False)
 _opt("-e", "--length-undefined", "undefined item and sequence lengths",
-     group="length", built=True)
+     group="length", built=True,
+     field="undefined_lengths", value=True)
 _sub("data set trailing padding (not with --write-dataset or --bit-preserving):")
-_opt("-p", "--padding-off", "add no padding (default)", group="padding", built=True)
+_opt("-p", "--padding-off", "add no padding (default)", group="padding", built=True,
+     field="padding", value=None)
 _opt("+p", "--padding-create", "pad the file to a multiple of f bytes and\nitems to a multiple of i bytes",
-     "[f]ile-pad [i]tem-pad: integer", [Value("uint"), Value("uint")], group="padding", built=True)
+     "[f]ile-pad [i]tem-pad: integer", [Value("uint"), Value("uint")], group="padding", built=True,
+     field="padding", convert=_pair)
 _sub("handling of defined length UN elements:")
-_opt("-uc", "--retain-un", "leave UN elements as they are (default)", group="un", built=True)
-_opt("+uc", "--convert-un", "give UN elements their real VR if known", group="un", built=True)
+_opt("-uc", "--retain-un", "leave UN elements as they are (default)", group="un", built=True,
+     field="convert_un", value=False)
+_opt("+uc", "--convert-un", "give UN elements their real VR if known", group="un", built=True,
+     field="convert_un", value=True)
 _sub("deflate compression level (only with --write-xfer-deflated/same):")
 _opt("+cl", "--compression-level", "0 = store only, 1 = fastest ... 9 = smallest",
-     "[l]evel: integer (default: 6)", [Value("uint", min=0, max=9)], built=True)
+     "[l]evel: integer (default: 6)", [Value("uint", min=0, max=9)], built=True,
+     field="compression_level", convert=int)
 _sub("sorting into subdirectories (not with --bit-preserving):")
 _opt("-ss", "--sort-conc-studies", "one subdirectory per study: prefix p plus\nreception time",
-     "[p]refix: string", [_S], group="sort", built=True)
+     "[p]refix: string", [_S], group="sort", built=True,
+     field="sort_prefix", convert=str,
+     also=(("sort_mode", cfg.SORT_TIMESTAMP),))
 _opt("-su", "--sort-on-study-uid", "one subdirectory per study: prefix p plus\nStudy Instance UID",
-     "[p]refix: string", [_S], group="sort", built=True)
+     "[p]refix: string", [_S], group="sort", built=True,
+     field="sort_prefix", convert=str,
+     also=(("sort_mode", cfg.SORT_STUDY_UID),))
 _opt("-sp", "--sort-on-patientname", "one subdirectory per study: Patient's Name\nplus reception time",
-     group="sort", built=True)
+     group="sort", built=True,
+     field="sort_mode", value=cfg.SORT_PATIENT_NAME,
+     also=(("sort_prefix", ""),))
 _sub("filename generation:")
 _opt("-uf", "--default-filenames", "file name from the SOP instance UID (default)",
-     group="filenames", built=True)
+     group="filenames", built=True,
+     field="unique_filenames", value=False)
 _opt("+uf", "--unique-filenames", "make up file names that are always new",
-     group="filenames", built=True)
-_opt("-tn", "--timenames", "name files after the time they are written", built=True)
+     group="filenames", built=True,
+     field="unique_filenames", value=True)
+_opt("-tn", "--timenames", "name files after the time they are written", built=True,
+     field="timenames", value=True)
 _opt("-fe", "--filename-extension", "add extension e to every file name",
-     "[e]xtension: string", [_S], built=True)
+     "[e]xtension: string", [_S], built=True,
+     field="filename_extension", convert=str)
 
 # -- events ------------------------------------------------------------------
 _section("event options")
 _opt("-xcr", "--exec-on-reception", "run command c after each received and\nprocessed C-STORE-RQ",
-     "[c]ommand: string", [_S], built=True)
+     "[c]ommand: string", [_S], built=True,
+     field="exec_on_reception", convert=str)
 _opt("-xcs", "--exec-on-eostudy", "run command c once all C-STORE-RQs of a\nstudy are received and processed",
-     "[c]ommand: string", [_S], built=True)
+     "[c]ommand: string", [_S], built=True,
+     field="exec_on_eostudy", convert=str)
 _opt("-rns", "--rename-on-eostudy", "rename the files of a study by a fixed\npattern once the study is complete",
-     built=True)
+     built=True,
+     field="rename_on_eostudy", value=True)
 _opt("-tos", "--eostudy-timeout", "a study is complete after t seconds without\nnew objects",
-     "[t]imeout: integer", [Value("int", min=0)], built=True)
-_opt("-xs", "--exec-sync", "run commands in the foreground and wait", built=True)
+     "[t]imeout: integer", [Value("int", min=0)], built=True,
+     field="eostudy_timeout", convert=float)
+_opt("-xs", "--exec-sync", "run commands in the foreground and wait", built=True,
+     field="exec_sync", value=True)
 
 del _short, _long, _help, _built
 
@@ -682,22 +792,46 @@ def parse(argv: Sequence[str]) -> CommandLine:
 LEVEL_ORDER = {"all": 0, "trace": 0, "debug": 1, "info": 2, "warn": 3, "error": 4,
                "fatal": 5, "off": 6}
 
-_COMPRESSED_PREFER = (
+COMPRESSED_PREFER = (
     "--prefer-lossless", "--prefer-jpeg8", "--prefer-jpeg12", "--prefer-j2k-lossless",
     "--prefer-j2k-lossy", "--prefer-jls-lossless", "--prefer-jls-lossy", "--prefer-mpeg2",
     "--prefer-mpeg2-high", "--prefer-mpeg4", "--prefer-mpeg4-bd", "--prefer-mpeg4-2-2d",
     "--prefer-mpeg4-2-3d", "--prefer-mpeg4-2-st", "--prefer-hevc", "--prefer-hevc10",
     "--prefer-rle",
 )
-_SORT_ONLY = "--sort-conc-studies, --sort-on-study-uid or --sort-on-patientname"
+SORT_ONLY = "--sort-conc-studies, --sort-on-study-uid or --sort-on-patientname"
+EOSTUDY_TIMEOUT_ONLY = ("--sort-conc-studies, --sort-on-study-uid, --sort-on-patientname, "
+                        "--exec-on-eostudy or --rename-on-eostudy")
+COMPRESSION_LEVEL_ONLY = "--write-xfer-deflated or --write-xfer-same"
+
+
+def not_allowed_message(a: str, b: str) -> str:
+    return "%s not allowed with %s" % (a, b)
+
+
+def only_allowed_message(a: str, b: str) -> str:
+    return "%s only allowed with %s" % (a, b)
 
 
 def _not_allowed(a: str, b: str) -> CommandLineError:
-    return CommandLineError("%s not allowed with %s" % (a, b))
+    return CommandLineError(not_allowed_message(a, b))
 
 
 def _only_allowed(a: str, b: str) -> CommandLineError:
-    return CommandLineError("%s only allowed with %s" % (a, b))
+    return CommandLineError(only_allowed_message(a, b))
+
+
+def setting_option(field_name: str, *value: Any) -> Option:
+    """The option that sets ServerConfig's `field_name`: the value option,
+    or with `value` the flag that sets it to that (for storescp's messages)."""
+    for o in OPTIONS:
+        if value:
+            if (o.field == field_name and o.convert is None and o.value == value[0]
+                    or (field_name, value[0]) in o.also):
+                return o
+        elif o.field == field_name and o.convert is not None:
+            return o
+    raise KeyError((field_name,) + value)
 
 
 def check_port_param(cmd: CommandLine) -> Optional[int]:
@@ -757,24 +891,43 @@ def _check_log_config(path: str) -> None:
 
 @dataclass
 class Settings:
-    """Values of the options after every check (defaults of storescp)."""
+    """What the checks found: the port, the log level, and the options'
+    checked values and ServerConfig settings (`config_fields`)."""
 
     port: Optional[int] = None
     log_level: str = "warn"
-    ae_title: str = "STORESCP"
-    max_pdu: int = 16384
-    output_directory: str = "."
-    #: the raw checked values of every option given, by long name
+    #: the checked values of every option checked, by long name
     values: Dict[str, Tuple[object, ...]] = field(default_factory=dict)
-    #: the --config-file profile, loaded (fastscp.profiles.Profile)
-    profile: Optional[object] = None
+    #: the (ServerConfig field, value) pairs of every value option checked,
+    #: by long name (converted as checked: -xf reads its file then)
+    settings: Dict[str, List[Tuple[str, Any]]] = field(default_factory=dict)
 
 
 def _values(cmd: CommandLine, occ: Occurrence, settings: Settings) -> Tuple[object, ...]:
     vals = tuple(check_value(occ.option, text, spec)
                  for text, spec in zip(occ.values, occ.option.values))
     settings.values[occ.option.long] = vals
+    settings.settings[occ.option.long] = occ.option.settings(vals)
     return vals
+
+
+def config_fields(cmd: CommandLine, st: Optional[Settings] = None) -> Dict[str, Any]:
+    """The ServerConfig fields the options that take effect set (each row's
+    field and converter; values not checked yet are checked now, without the
+    combination checks of `check_rest`), and the port."""
+    out: Dict[str, Any] = {}
+    for occ in cmd.effective():
+        opt = occ.option
+        if opt.field is None:
+            continue
+        pairs = st.settings.get(opt.long) if st is not None else None
+        if pairs is None:
+            pairs = opt.settings(tuple(check_value(opt, text, spec)
+                                       for text, spec in zip(occ.values, opt.values)))
+        out.update(pairs)
+    if st is not None and st.port is not None:
+        out["port"] = st.port
+    return out
 
 
 def check_rest(cmd: CommandLine, level: str, settings: Optional[Settings] = None) -> Settings:
@@ -795,18 +948,13 @@ def check_rest(cmd: CommandLine, level: str, settings: Optional[Settings] = None
             raise _not_allowed("--inetd", "--fork")
     fork = (cmd.winner("process") or BY_NAME["--single-process"]).long == "--fork"
     inetd = cmd.has("--inetd")
-    val("--config-file")
     prefer = cmd.winner("prefer")
     prefer_name = prefer.long if prefer else None
     # 4. values with minimums (network section order)
     for name in ("--socket-timeout", "--acse-timeout", "--dimse-timeout"):
         val(name)
-    v = val("--aetitle")
-    if v:
-        st.ae_title = str(v[0])
-    v = val("--max-pdu")
-    if v:
-        st.max_pdu = int(v[0])  # type: ignore[arg-type]
+    val("--aetitle")
+    val("--max-pdu")
     val("--sleep-after")
     val("--sleep-during")
     val("--max-associations")
@@ -820,18 +968,10 @@ def check_rest(cmd: CommandLine, level: str, settings: Optional[Settings] = None
         if cmd.has("--promiscuous"):
             raise _not_allowed("--config-file", "--promiscuous")
         # storescp reads the file and checks the profile here, before the
-        # output options are checked; failures are fatal log lines
-        from .profiles import ProfileError, load_profile
-        path, profile_name = st.values["--config-file"]
-        try:
-            st.profile = load_profile(str(path), str(profile_name))
-        except ProfileError as exc:
-            raise StartupError(str(exc)) from None
+        # output options are checked (the row's converter reads it)
+        val("--config-file")
     # output section
-    v = val("--output-directory")
-    if v:
-        # storescp treats an empty directory name as the current directory
-        st.output_directory = str(v[0]) or "."
+    val("--output-directory")
     bitpres = cmd.winner("bitpreserving") is BY_NAME["--bit-preserving"]
     dataset = cmd.winner("fileformat") is BY_NAME["--write-dataset"]
     # 6. output transfer syntax
@@ -843,7 +983,7 @@ def check_rest(cmd: CommandLine, level: str, settings: Optional[Settings] = None
             raise _not_allowed(name, "--accept-all")
         if bitpres:
             raise _not_allowed(name, "--bit-preserving")
-        if prefer_name in _COMPRESSED_PREFER:
+        if prefer_name in COMPRESSED_PREFER:
             raise _not_allowed(name, prefer_name)  # type: ignore[arg-type]
     # 7./8. encoding options that bit-preserving mode excludes
     for group in ("newvr", "grouplength", "length"):
@@ -861,8 +1001,7 @@ def check_rest(cmd: CommandLine, level: str, settings: Optional[Settings] = None
     if cmd.has("--compression-level"):
         wx = cmd.winner("writexfer")
         if wx is not None and wx.long not in ("--write-xfer-same", "--write-xfer-deflated"):
-            raise _only_allowed("--compression-level",
-                                "--write-xfer-deflated or --write-xfer-same")
+            raise _only_allowed("--compression-level", COMPRESSION_LEVEL_ONLY)
         val("--compression-level")
     # sorting
     sorting = cmd.processed_group("sort")
@@ -883,14 +1022,11 @@ def check_rest(cmd: CommandLine, level: str, settings: Optional[Settings] = None
             if inetd:
                 raise _not_allowed(name, "--inetd")
             if not sorting:
-                raise _only_allowed(name, _SORT_ONLY)
+                raise _only_allowed(name, SORT_ONLY)
             val(name)
     if cmd.has("--eostudy-timeout"):
         if not (sorting or cmd.has("--exec-on-eostudy") or cmd.has("--rename-on-eostudy")):
-            raise _only_allowed(
-                "--eostudy-timeout",
-                "--sort-conc-studies, --sort-on-study-uid, --sort-on-patientname, "
-                "--exec-on-eostudy or --rename-on-eostudy")
+            raise _only_allowed("--eostudy-timeout", EOSTUDY_TIMEOUT_ONLY)
         val("--eostudy-timeout")
     # 13. TLS
     _check_tls(cmd, st)

@@ -14,29 +14,7 @@ from fastscp.config import (
     IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME, IMPLEMENTATION_VERSION_NAME_BP,
     ServerConfig,
 )
-from fastscp.errors import ConfigError
-from fastscp.uids import (
-    DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN, EXPLICIT_VR_BIG_ENDIAN, EXPLICIT_VR_LITTLE_ENDIAN,
-    IMPLICIT_VR_LITTLE_ENDIAN,
-)
-
-#: what +te/+tb/+ti/+td can ask for (there are no codecs)
-OUTPUT_TRANSFER_SYNTAXES = (EXPLICIT_VR_LITTLE_ENDIAN, EXPLICIT_VR_BIG_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN,
-                            DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN)
-
-
-def check_output_options(config: ServerConfig) -> None:
-    """Reject output options the writers cannot honour (ConfigError), before
-    the server accepts anything."""
-    wts = config.write_transfer_syntax
-    if wts is not None and wts not in OUTPUT_TRANSFER_SYNTAXES:
-        raise ConfigError("write_transfer_syntax must be None or one of %s, not %r"
-                          % (", ".join(OUTPUT_TRANSFER_SYNTAXES), wts))
-    if config.max_inflated_size < 1 or config.max_inflation_ratio < 1:
-        raise ConfigError("max_inflated_size and max_inflation_ratio must be at least 1")
-    if wts is not None and config.bit_preserving:
-        raise ConfigError("bit preserving mode writes the transfer syntax received: "
-                          "write_transfer_syntax must be None")
+from fastscp.uids import DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN
 
 
 def writer_options(config: ServerConfig) -> dict:

@@ -22,6 +22,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import List, Optional, Tuple
 
+from fastscp.config import SORT_PATIENT_NAME, SORT_STUDY_UID
 from fastscp.storage import display_directory, sanitize_component
 from fastscp.uids import filename_prefix
 
@@ -29,12 +30,6 @@ log = logging.getLogger("fastscp")
 
 #: the longest name component most file systems take (bytes)
 NAME_MAX = 255
-
-#: sort modes (ServerConfig.sort_mode)
-SORT_TIMESTAMP = "timestamp"          # -ss
-SORT_STUDY_UID = "study-uid"          # -su
-SORT_PATIENT_NAME = "patient-name"    # -sp
-SORT_MODES = (SORT_TIMESTAMP, SORT_STUDY_UID, SORT_PATIENT_NAME)
 
 ANONYMOUS = "ANONYMOUS"
 

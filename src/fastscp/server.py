@@ -28,12 +28,11 @@ from typing import Callable, Dict, Optional, Set, Union
 from fastscp.association import REQUEST_TIMEOUT_MESSAGE, Association
 from fastscp.hostnames import Lookup, Resolver
 from fastscp.config import ServerConfig
-from fastscp.errors import ConfigError
 from fastscp.negotiation import Negotiator
-from fastscp.output import check_output_options
-from fastscp.events import CompletedStudy, StoreDecision, StoreRequest
-from fastscp.service import AssociationInfo, StoredHook, StoreService
-from fastscp.study import Hooks
+from fastscp.records import (
+    AssociationHook, Hooks, StoredHook, StoreRequestHook, StudyHook,
+)
+from fastscp.service import StoreService
 
 log = logging.getLogger("fastscp")
 
@@ -88,16 +87,12 @@ class Server:
     """
 
     def __init__(self, config: ServerConfig, *, on_stored: Optional[StoredHook] = None,
-                 on_store_request: Optional[Callable[[StoreRequest], StoreDecision]] = None,
-                 on_study_complete: Optional[Callable[[CompletedStudy], None]] = None,
-                 on_association_accepted: Optional[Callable[[AssociationInfo], None]] = None,
-                 on_association_released: Optional[Callable[[AssociationInfo], None]] = None,
-                 on_association_aborted: Optional[Callable[[AssociationInfo], None]] = None):
-        check_output_options(config)
-        if config.max_associations < 1:
-            raise ConfigError("max_associations must be at least 1")
-        if config.pdu_timeout is not None and config.pdu_timeout <= 0:
-            raise ConfigError("pdu_timeout must be positive or None")
+                 on_store_request: Optional[StoreRequestHook] = None,
+                 on_study_complete: Optional[StudyHook] = None,
+                 on_association_accepted: Optional[AssociationHook] = None,
+                 on_association_released: Optional[AssociationHook] = None,
+                 on_association_aborted: Optional[AssociationHook] = None):
+        config.validate()         # what the command line refuses, refused here too
         self.config = config
         self.service = StoreService(config, hooks=Hooks(
             on_stored=on_stored, on_store_request=on_store_request,

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
 from typing import Callable, Optional
 
 from fastscp import status as st
@@ -18,43 +17,15 @@ from fastscp._sink import DatasetSink, DiscardSink
 from fastscp.config import ServerConfig
 from fastscp.errors import DatasetError, OutputError
 from fastscp.output import make_writer, stored_transfer_syntax
-from fastscp.events import StoreRequest, call_hook, is_failure_status
-from fastscp.placement import PlacementError
-from fastscp.storage import Storage
-from fastscp.study import Hooks, StudyEvents
+from fastscp.placement import Study
+from fastscp.records import (
+    AssociationInfo, Hooks, StoredHook, StoredObject, StoreRequest, StoreRequestHook, call_hook,
+)
+from fastscp.status import is_failure_status
+from fastscp.storage import PlacementFailed, Storage
+from fastscp.study import StudyEvents
 
 log = logging.getLogger("fastscp")
-
-
-@dataclass(frozen=True)
-class AssociationInfo:
-    """Who is on the other side of an association."""
-    calling_ae_title: str
-    called_ae_title: str
-    peer_address: str
-    peer_port: int
-    #: the peer's host name as storescp shows it (`#r`): reverse DNS cut at
-    #: the first '.', or the dotted IP (with -dhl, or when the lookup fails)
-    peer_host_name: str = ""
-
-
-@dataclass(frozen=True)
-class StoredObject:
-    """What the `on_stored` hook receives for each object written."""
-    path: str
-    sop_class_uid: str
-    sop_instance_uid: str
-    study_instance_uid: Optional[str]
-    #: the transfer syntax the data set was received in (negotiated)
-    transfer_syntax: str
-    size: int
-    association: AssociationInfo
-    status: int
-    #: the transfer syntax of the file: as received, or the +te/+tb/+ti/+td one
-    stored_transfer_syntax: str = ""
-
-
-StoredHook = Callable[[StoredObject], None]
 
 
 class PendingStore:
@@ -73,8 +44,7 @@ class PendingStore:
         self.ignore = service.config.ignore
         events = service.events
         #: the file name (-uf/+uf/-tn/-fe), decided now as storescp does
-        self.name = "" if self.ignore else events.placement.file_name(sop_class_uid,
-                                                                        sop_instance_uid)
+        self.name = "" if self.ignore else storage.file_name(sop_class_uid, sop_instance_uid)
         self.final_path = "" if self.ignore else os.path.join(self.directory, self.name)
         self.temp_path: Optional[str] = None
         self.fd = -1
@@ -90,7 +60,7 @@ class PendingStore:
         #: what the association runs once the response was sent (-xcr, end of study)
         self.after_response: Optional[Callable[[], None]] = None
         self._stored_directory: Optional[str] = None
-        self._ended_study = None
+        self._ended_study: Optional[Study] = None
         self._timer_open = True
         events.begin()
         hook = service.hooks.on_store_request
@@ -130,7 +100,7 @@ class PendingStore:
             os.close(self.fd)
             self.fd = -1
 
-    def _ask(self, hook: Callable) -> None:
+    def _ask(self, hook: StoreRequestHook) -> None:
         """on_store_request: refuse, choose the path, or let fastscp decide."""
         request = StoreRequest(self.sop_class_uid, self.sop_instance_uid, self.transfer_syntax,
                                self.info, self.name)
@@ -169,43 +139,25 @@ class PendingStore:
         self.refused = st.PROCESSING_FAILURE
 
     def _place_and_commit(self, result: dict, bit_preserving: bool) -> Optional[int]:
-        """Decide the directory (sort options, study state), rename the
-        complete temporary file into place and record it; a status if the
-        object cannot be placed (storescp: 0xC000)."""
-        events = self.service.events
-        if not events.tracking:
-            if not bit_preserving:      # storescp +B logs no such line
-                log.info("storing DICOM file: %s", self.final_path)
-            self.service.storage.commit(self.temp_path, self.final_path)
-            self.temp_path = None
-            self._stored_directory = self.directory
-            return None
-        placement = events.placement
-        with placement.lock:
-            try:
-                directory, self._ended_study, study = placement.decide(
-                    result.get("study_instance_uid"), result.get("patient_name"),
-                    result.get("specific_character_set"), self.info)
-            except PlacementError as exc:
-                if str(exc):
-                    log.error("%s", exc)
-                    current = placement.current
-                    self._stored_directory = current.directory if current else self.directory
-                    if current is not None and current.files:
-                        self.name = current.files[-1][1]     # storescp's stale #f
-                    self.abandon()
-                    return st.CANNOT_UNDERSTAND
-                directory, study = self.directory, None      # no study UID: not tracked
-            if not self.chosen_path:
-                self.directory = directory
-                self.final_path = os.path.join(directory, self.name)
-            if not bit_preserving:
-                log.info("storing DICOM file: %s", self.final_path)
-            self.service.storage.commit(self.temp_path, self.final_path)
-            self.temp_path = None
-            self._stored_directory = self.directory
-            if study is not None:
-                placement.record(study, self.directory, self.name)
+        """Rename the complete temporary file into place (the storage decides
+        the directory); a status if the object cannot be placed (0xC000)."""
+        assert self.temp_path is not None
+        try:
+            placed = self.service.storage.place(
+                self.temp_path, self.directory, self.name, chosen=self.chosen_path,
+                study_uid=result.get("study_instance_uid"),
+                patient_name=result.get("patient_name"),
+                charset=result.get("specific_character_set"), info=self.info,
+                announce=not bit_preserving)      # storescp +B logs no such line
+        except PlacementFailed as exc:
+            log.error("%s", exc)
+            self._stored_directory, self.name = exc.directory, exc.name   # storescp's stale #p/#f
+            self.abandon()
+            return st.CANNOT_UNDERSTAND
+        self.temp_path = None
+        self.directory, self.final_path = placed.directory, placed.final_path
+        self._stored_directory = placed.directory
+        self._ended_study = placed.ended_study
         return None
 
     def _close_timer(self, stored: bool) -> None:
@@ -329,13 +281,14 @@ class StoreService:
     def __init__(self, config: ServerConfig, on_stored: Optional[StoredHook] = None,
                  storage: Optional[Storage] = None, hooks: Optional[Hooks] = None):
         self.config = config
-        self.storage = storage or Storage(config.output_directory)
+        #: names, sort directories and study state (shared by all associations)
+        self.storage = storage or Storage(config)
         self.hooks = hooks or Hooks()
         if on_stored is not None:
             self.hooks.on_stored = on_stored
         self.on_stored = self.hooks.on_stored
-        #: names, sort directories, study state, commands, -tos (shared by all associations)
-        self.events = StudyEvents(config, self.hooks)
+        #: -xcr, end of study (-rns, -xcs, -tos, on_study_complete)
+        self.events = StudyEvents(config, self.hooks, self.storage)
 
     def association_accepted(self, info: AssociationInfo) -> None:
         call_hook(self.hooks.on_association_accepted, info, "on_association_accepted")

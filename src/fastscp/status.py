@@ -11,3 +11,9 @@ ELEMENTS_DISCARDED = 0xB006
 CANNOT_UNDERSTAND = 0xC000
 #: Failure: processing failure (a Python hook raised)
 PROCESSING_FAILURE = 0x0110
+
+
+def is_failure_status(status: int) -> bool:
+    """A failure status of C-STORE (PS3.4 B.2.3; PS3.7 C.4: 0x01xx, 0x02xx)."""
+    return (0xA000 <= status <= 0xAFFF or 0xC000 <= status <= 0xCFFF
+            or 0x0100 <= status <= 0x02FF)

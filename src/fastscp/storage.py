@@ -3,15 +3,23 @@
 Every object is written under a hidden temporary name in its destination
 directory and renamed to its final name only when it was received and
 written completely.  An aborted association, a full disk or a crash never
-leaves a partial file under a final name.
+leaves a partial file under a final name.  `Storage` owns the placement
+state (`fastscp.placement`: file names, sort directories, the current
+study) and is the one place that renames objects into place.
 """
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import re
-import itertools
-from typing import Tuple
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Optional, Tuple
+
+if TYPE_CHECKING:
+    from fastscp.config import ServerConfig
+    from fastscp.placement import Study
+    from fastscp.records import AssociationInfo
 
 
 log = logging.getLogger("fastscp")
@@ -39,13 +47,88 @@ def display_directory(path: str) -> str:
     return path.rstrip("/") or "/"
 
 
-class Storage:
-    """Default placement: <output directory>/<prefix>.<SOP Instance UID>."""
+@dataclass(frozen=True)
+class Placed:
+    """Where `Storage.place` put an object."""
+    directory: str
+    final_path: str
+    #: the study that ended because this object belongs to another one
+    ended_study: Optional["Study"]
 
-    def __init__(self, output_directory: str = "."):
-        self.directory = display_directory(output_directory)
+
+class PlacementFailed(Exception):
+    """An object storescp refuses to place (0xC000); carries the directory
+    and the (stale) file name storescp then substitutes for #p and #f."""
+
+    def __init__(self, message: str, directory: str, name: str) -> None:
+        super().__init__(message)
+        self.directory = directory
+        self.name = name
+
+
+class Storage:
+    """Objects under <output directory> (sort subdirectories, names as the
+    options say), renamed into place when complete."""
+
+    def __init__(self, config: "ServerConfig") -> None:
+        from fastscp.placement import Placement
+        self.directory = display_directory(config.output_directory)
+        self.placement = Placement(config)
+        #: studies are tracked (directories per study, end of study) with a
+        #: sort option or for a subscriber (`track_studies`)
+        self.tracking = self.placement.sort_mode is not None
         # unique temporary names without mkstemp's random-name cost (hot path)
         self._serial = itertools.count()
+
+    def track_studies(self) -> None:
+        """Follow studies for the end-of-study logic even without a sort option."""
+        self.tracking = True
+
+    def file_name(self, sop_class_uid: str, sop_instance_uid: str) -> str:
+        """The object's file name (-uf/+uf/-tn/-fe), decided at its C-STORE-RQ."""
+        return self.placement.file_name(sop_class_uid, sop_instance_uid)
+
+    def place(self, temp_path: str, directory: str, name: str, *, chosen: bool,
+              study_uid: Optional[str], patient_name: Optional[bytes],
+              charset: Optional[str], info: "AssociationInfo", announce: bool) -> Placed:
+        """Decide the directory (sort options, study state) unless `chosen`
+        (a hook chose the path), rename the complete temporary file into
+        place and record it in its study.  Raises PlacementFailed (storescp
+        answers 0xC000) or OSError; the temporary file is then still there."""
+        if not self.tracking:
+            return self._commit_at(temp_path, directory, name, announce, None)
+        from fastscp.placement import PlacementError
+        placement = self.placement
+        with placement.lock:
+            try:
+                where, ended, study = placement.decide(study_uid, patient_name, charset, info)
+            except PlacementError as exc:
+                if str(exc):
+                    current = placement.current
+                    raise PlacementFailed(
+                        str(exc), current.directory if current else directory,
+                        current.files[-1][1] if current is not None and current.files else name
+                    ) from None
+                where, ended, study = directory, None, None    # no study UID: not tracked
+            placed = self._commit_at(temp_path, directory if chosen else where, name, announce, ended)
+            if study is not None:
+                placement.record(study, placed.directory, name)
+        return placed
+
+    def _commit_at(self, temp_path: str, directory: str, name: str, announce: bool,
+                   ended: Optional["Study"]) -> Placed:
+        final_path = os.path.join(directory, name)
+        if announce:
+            log.info("storing DICOM file: %s", final_path)
+        self.commit(temp_path, final_path)
+        return Placed(directory, final_path, ended)
+
+    def end_current_study(self) -> Optional["Study"]:
+        """End the current study now (-tos timeout, shutdown)."""
+        if not self.tracking:
+            return None
+        with self.placement.lock:
+            return self.placement.end_current()
 
     def open_temp(self, directory: str) -> Tuple[int, str]:
         """Create a new temporary file in directory; returns (fd, path).

@@ -1,55 +1,47 @@
-"""End of study and everything that follows objects: one `StudyEvents` per
-server ties the shared `Placement` state to the commands (-xcr, -xcs), the
--rns renaming, the -tos timer and the Python callbacks.
+"""End of study: one `StudyEvents` per server follows the objects the
+storage places (it subscribes to the storage's study tracking) and runs what
+storescp runs when a study is complete -- the -rns renaming, the -xcs
+command, the ``on_study_complete`` callback -- and, per C-STORE, -xcr.
 
 Order for each C-STORE (as storescp): the response is sent, then -xcr runs,
 then -- if this object started another study -- the previous study ends:
 -rns renames its files, -xcs runs, ``on_study_complete`` is called.  A study
-also ends after -tos seconds without objects (in the timer thread) and on a
-clean shutdown (fastscp; storescp loses it).
+also ends after -tos seconds without objects (`StudyTimer`, in its thread)
+and on a clean shutdown (fastscp; storescp loses it).
 """
 from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
-from typing import Callable, Optional
+import threading
+import time
+from typing import Callable, Dict, List, Optional
 
-from fastscp.events import (
-    CommandRunner, CompletedStudy, StudyTimer, call_hook, rename_study_files, substitute,
-)
-from fastscp.placement import Placement, Study
+from fastscp.commands import CommandRunner, substitute
+from fastscp.config import ServerConfig
+from fastscp.placement import Study
+from fastscp.records import AssociationInfo, CompletedStudy, Hooks, call_hook
+from fastscp.storage import Storage
 
 log = logging.getLogger("fastscp")
 
 
-@dataclass
-class Hooks:
-    """The embedding API's callbacks (all optional); see `fastscp.Server`."""
-    on_stored: Optional[Callable] = None
-    on_store_request: Optional[Callable] = None
-    on_study_complete: Optional[Callable] = None
-    on_association_accepted: Optional[Callable] = None
-    on_association_released: Optional[Callable] = None
-    on_association_aborted: Optional[Callable] = None
-
-
 class StudyEvents:
-    def __init__(self, config, hooks: Hooks) -> None:
-        self.config = config
+    def __init__(self, config: ServerConfig, hooks: Hooks, storage: Storage) -> None:
         self.hooks = hooks
-        self.placement = Placement(config)
-        self.exec_on_reception: Optional[str] = getattr(config, "exec_on_reception", None)
-        self.exec_on_eostudy: Optional[str] = getattr(config, "exec_on_eostudy", None)
-        self.rename: bool = bool(getattr(config, "rename_on_eostudy", False))
-        self.runner = CommandRunner(bool(getattr(config, "exec_sync", False)))
-        #: study state is kept with a sort option or an on_study_complete hook
-        self.tracking = (self.placement.sort_mode is not None
-                         or hooks.on_study_complete is not None)
-        timeout = getattr(config, "eostudy_timeout", None)
+        self.storage = storage
+        self.exec_on_reception = config.exec_on_reception
+        self.exec_on_eostudy = config.exec_on_eostudy
+        self.rename = config.rename_on_eostudy
+        self.timenames = config.timenames
+        self.runner = CommandRunner(config.exec_sync)
+        if hooks.on_study_complete is not None:
+            # without a sort option the storage tracks studies only for us
+            storage.track_studies()
+        timeout = config.eostudy_timeout
         self.timer: Optional[StudyTimer] = (
             StudyTimer(float(timeout), self._timed_out)
-            if timeout is not None and self.tracking else None)
+            if timeout is not None and storage.tracking else None)
         self._closed = False
 
     # -- per object ----------------------------------------------------------------
@@ -61,9 +53,10 @@ class StudyEvents:
         if self.timer is not None:
             self.timer.end(stored)
 
-    def after_response(self, directory: Optional[str], name: Optional[str], info,
-                       ended: Optional[Study]) -> Optional[Callable[[], None]]:
-        """What runs once the C-STORE response is on its way (or None)."""
+    def after_response(self, directory: Optional[str], name: Optional[str],
+                       info: AssociationInfo, ended: Optional[Study]) -> Optional[Callable[[], None]]:
+        """What runs once the C-STORE response is on its way (or None):
+        -xcr, and the end of the study this object's placement ended."""
         if self.exec_on_reception is None and ended is None:
             return None
 
@@ -76,11 +69,11 @@ class StudyEvents:
         return run
 
     # -- end of study -----------------------------------------------------------------
-    def end_study(self, study: Study, reason: str, info) -> None:
-        renamed = {}
+    def end_study(self, study: Study, reason: str, info: Optional[AssociationInfo]) -> None:
+        renamed: Dict[str, str] = {}
         if self.rename:
             own = [n for d, n in study.files if d == study.directory]
-            renamed = rename_study_files(study.directory, own, self.placement.timenames)
+            renamed = rename_study_files(study.directory, own, self.timenames)
         files = []
         for d, n in study.files:
             if d == study.directory and n in renamed:
@@ -102,8 +95,7 @@ class StudyEvents:
                       "on_study_complete")
 
     def _timed_out(self) -> None:
-        with self.placement.lock:
-            study = self.placement.end_current()
+        study = self.storage.end_current_study()
         if study is not None:
             log.debug("end of study (timeout): %s", study.directory)
             self.end_study(study, "timeout", study.last_info)
@@ -115,13 +107,85 @@ class StudyEvents:
         self._closed = True
         if self.timer is not None:
             self.timer.stop()
-        if self.tracking:
-            with self.placement.lock:
-                study = self.placement.end_current()
-            if study is not None:
-                log.debug("end of study (shutdown): %s", study.directory)
-                try:
-                    self.end_study(study, "shutdown", study.last_info)
-                except Exception:
-                    log.exception("end-of-study processing failed at shutdown")
+        study = self.storage.end_current_study()
+        if study is not None:
+            log.debug("end of study (shutdown): %s", study.directory)
+            try:
+                self.end_study(study, "shutdown", study.last_info)
+            except Exception:
+                log.exception("end-of-study processing failed at shutdown")
         self.runner.close()
+
+
+def rename_study_files(directory: str, names: List[str], timenames: bool) -> Dict[str, str]:
+    """-rns: rename the study's files to <2-char prefix><6-digit number> in
+    reception order (storescp: POSIX rename, a failure only warns and the
+    number is used up).  Returns {old name: new name} of the renamed ones."""
+    renamed: Dict[str, str] = {}
+    for counter, name in enumerate(names, start=1):
+        kind = name.split(".", 1)[1] if timenames and "." in name else name
+        new = "%s%06d" % (kind[:2], counter)
+        old_path = os.path.join(directory, name)
+        new_path = os.path.join(directory, new)
+        try:
+            os.rename(old_path, new_path)
+        except OSError:
+            log.warning("cannot rename file '%s' to '%s'", old_path, new_path)
+            continue
+        renamed[name] = new
+    return renamed
+
+
+
+class StudyTimer:
+    """-tos: ends the current study after `timeout` seconds without objects
+    (no C-STORE in progress and none completed or begun meanwhile)."""
+
+    def __init__(self, timeout: float, on_expire: Callable[[], None]) -> None:
+        self.timeout = timeout
+        self._on_expire = on_expire
+        self._cond = threading.Condition()
+        self._in_progress = 0
+        self._last = time.monotonic()
+        self._armed = False
+        self._stopped = False
+        self._thread = threading.Thread(target=self._run, name="fastscp-eostudy", daemon=True)
+        self._thread.start()
+
+    def begin(self) -> None:
+        with self._cond:
+            self._in_progress += 1
+            self._last = time.monotonic()
+
+    def end(self, stored: bool) -> None:
+        with self._cond:
+            self._in_progress -= 1
+            self._last = time.monotonic()
+            if stored:
+                self._armed = True
+            self._cond.notify()
+
+    def _run(self) -> None:
+        with self._cond:
+            while not self._stopped:
+                if not self._armed:
+                    self._cond.wait()
+                    continue
+                remaining = self._last + self.timeout - time.monotonic()
+                if self._in_progress > 0 or remaining > 0:
+                    self._cond.wait(max(remaining, 0.05) if self._in_progress == 0 else None)
+                    continue
+                self._armed = False
+                self._cond.release()
+                try:
+                    self._on_expire()
+                except Exception:
+                    log.exception("end-of-study processing failed")
+                finally:
+                    self._cond.acquire()
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopped = True
+            self._cond.notify()
+        self._thread.join(timeout=5)
