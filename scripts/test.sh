@@ -2,6 +2,7 @@
 # Install everything the tests need and run them:  bash scripts/test.sh [pytest args]
 #  - Debian's dcmtk (storescp/storescu/echoscu, the reference peers), when missing
 #  - fastscp itself (compiled) with its test extras, in a virtual environment
+#  - then: mypy --strict over the package, a short fuzz run, pytest
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,6 +32,9 @@ else
 fi
 "$PYTHON" -m pip install -q --upgrade pip
 "$PYTHON" -m pip install -q ".[test]"
+# the installed package and its .pyi stubs type-check strictly (from tests/,
+# so that `fastscp` is the installed package, not the sources)
+(cd tests && "$PYTHON" -m mypy --strict --no-incremental -p fastscp)
 # a short run of every fuzz target (fuzz/README.md: longer runs), before the tests
 FASTSCP_FUZZ_WORK=$(mktemp -d) PYTHON="$PYTHON" bash fuzz/run.sh "${FASTSCP_FUZZ_SECONDS:-10}"
 # Run from tests/ so that `import fastscp` is the installed, compiled package.

@@ -65,7 +65,7 @@ from array import array
 from bisect import bisect_left
 from typing import Dict, Iterable, List, Optional, Tuple
 
-from pydicom.datadict import DicomDictionary, RepeatersDictionary
+from pydicom.datadict import DicomDictionary, RepeatersDictionary  # type: ignore[attr-defined]
 
 from fastscp import dictfile
 
@@ -74,6 +74,15 @@ __all__ = ["VRS", "VR_CODE", "TAGS", "CODES", "REPEATERS", "PRIVATE_CREATORS", "
            "DICTPATH_PROBLEMS", "MAX_REPEATERS", "log_dictpath_problems"]
 
 log = logging.getLogger("fastscp")
+
+#: repeater masks: (mask, value, VR code)
+_Repeaters = Tuple[Tuple[int, int, int], ...]
+#: what _Tables.freeze() gives: TAGS, CODES, REPEATERS, PRIVATE_CREATORS,
+#: PRIVATE_KEYS, PRIVATE_CODES
+_Frozen = Tuple["array[int]", bytes, _Repeaters, Dict[bytes, int], "array[int]", bytes]
+#: _Frozen, then DICTPATH_FILES and DICTPATH_PROBLEMS
+_Loaded = Tuple["array[int]", bytes, _Repeaters, Dict[bytes, int], "array[int]", bytes,
+                Tuple[str, ...], Tuple[str, ...]]
 
 #: VR codes; the index is the code.  0 is UN (unknown).
 VRS: Tuple[str, ...] = (
@@ -275,6 +284,7 @@ class _Tables:
             if len(partial) * len(flexible) + len(groups) * len(exact) > _MAX_PRIVATE_KEYS_PER_ENTRY:
                 self.problems.append("%s: range too large (entry ignored)" % e.source)
                 return
+        assert e.creator is not None     # private entries have a creator
         cid = self.creator_id(e.creator)
         private = self.private
         for g in groups:
@@ -317,7 +327,7 @@ class _Tables:
         return (e.group_parity != dictfile.PARITY_EVEN and e.group <= (block << 8) | 1
                 and (block << 8) | 0xFF <= e.group_hi)
 
-    def freeze(self):
+    def freeze(self) -> _Frozen:
         tags = sorted(self.tags)
         # most specific masks first: the writer takes the first that matches
         reps = sorted(self.reps, key=lambda r: -bin(r[0]).count("1"))
@@ -326,7 +336,7 @@ class _Tables:
                 self.creators, array("Q", keys), bytes(self.private[k] for k in keys))
 
 
-def _build(dictpath: Optional[str]):
+def _build(dictpath: Optional[str]) -> _Loaded:
     """The tables from pydicom's dictionaries and the files named in ``dictpath``;
     returns them with the files read and the problems met."""
     tables = _Tables()
@@ -342,7 +352,7 @@ def _build(dictpath: Optional[str]):
     return tables.freeze() + (tuple(files), tuple(tables.problems))
 
 
-def _load(dictpath: Optional[str]):
+def _load(dictpath: Optional[str]) -> _Loaded:
     """``_build``, falling back to pydicom's dictionary alone if merging the
     files fails unexpectedly: a dictionary file must never stop the server."""
     try:

@@ -65,7 +65,7 @@ class CommandRunner:
 
     def __init__(self, synchronous: bool = False) -> None:
         self.synchronous = synchronous
-        self._children: List[subprocess.Popen] = []
+        self._children: List["subprocess.Popen[bytes]"] = []
         self._cond = threading.Condition()
         self._reaper: Optional[threading.Thread] = None
         self._closed = False
@@ -115,7 +115,7 @@ class CommandRunner:
             return sum(1 for c in self._children if c.poll() is None)
 
 
-def _wait_in_background(children: List[subprocess.Popen]) -> None:
+def _wait_in_background(children: List["subprocess.Popen[bytes]"]) -> None:
     def wait_all() -> None:
         for child in children:
             child.wait()

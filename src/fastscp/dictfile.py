@@ -109,7 +109,10 @@ def _number_part(text: str) -> Tuple[int, int, str]:
     return lo, lo, PARITY_ANY
 
 
-def _parse_tag(field: str):
+_Tag = Tuple[int, int, str, int, int, str, Optional[bytes]]
+
+
+def _parse_tag(field: str) -> _Tag:
     m = _SIMPLE_TAG.fullmatch(field)
     if m:  # the common (gggg,eeee)
         g, e = int(m.group(1), 16), int(m.group(2), 16)
@@ -130,7 +133,9 @@ def _parse_tag(field: str):
         group_text, comma, element_text = inner.partition(",")
         if not comma:
             raise ParseError("bad Tag field")
-    return _number_part(group_text) + _number_part(element_text) + (creator,)
+    glo, ghi, gpar = _number_part(group_text)
+    elo, ehi, epar = _number_part(element_text)
+    return glo, ghi, gpar, elo, ehi, epar, creator
 
 
 _VM_COMMON = re.compile(r"[0-9]+(?:-(?:[0-9]+n?|n))?")
@@ -203,7 +208,7 @@ def parse_lines(lines: Sequence[str], name: str = "<dictionary>") -> Tuple[List[
             # the offending field, as DCMTK shows it
             problems.append("%s: %s: %s (entry ignored)" % (source, exc, field.strip(_CWS)))
             continue
-        entries.append(Entry(*tag[:6], creator=tag[6], vr=vr, source=source))
+        entries.append(Entry(*tag, vr=vr, source=source))
     return entries, problems
 
 

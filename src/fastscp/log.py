@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import IO, Optional
+from typing import IO, Any, Optional
 
 #: the logger every fastscp module logs to (children: fastscp.assoc, ...)
 LOGGER_NAME = "fastscp"
@@ -70,7 +70,7 @@ class DcmtkFormatter(logging.Formatter):
         return "\n".join(prefix + line for line in text.split("\n"))
 
 
-class _ConsoleHandler(logging.StreamHandler):
+class _ConsoleHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """Stream handler; with no explicit stream it writes to whatever
     ``sys.stderr`` is at the time of each message (so redirections made
     after set-up, e.g. by test frameworks, are honoured)."""
@@ -118,7 +118,7 @@ def setup_logging(level: str = "warn", stream: Optional[IO[str]] = None) -> logg
     return logger
 
 
-def trace(logger: logging.Logger, msg: str, *args, **kwargs) -> None:
+def trace(logger: logging.Logger, msg: str, *args: object, **kwargs: Any) -> None:
     """Log at TRACE level."""
     if logger.isEnabledFor(TRACE):
         logger._log(TRACE, msg, args, **kwargs)

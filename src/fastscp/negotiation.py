@@ -27,13 +27,17 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Dict, FrozenSet, Iterable, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Dict, FrozenSet, Iterable, List, Optional, Sequence, Tuple
 
 from fastscp import pdu_records
 from fastscp.uids import (
     IMPLICIT_VR_LITTLE_ENDIAN, STORAGE_SOP_CLASS_UIDS, UNCOMPRESSED_PREFERENCE,
     VERIFICATION_SOP_CLASS,
 )
+
+if TYPE_CHECKING:
+    from fastscp.config import ServerConfig
+    from fastscp.profiles import Profile
 
 log = logging.getLogger("fastscp")
 
@@ -106,7 +110,7 @@ class Negotiator:
 
     def __init__(self, preference: Sequence[str] = UNCOMPRESSED_PREFERENCE,
                  abstract_syntaxes: Iterable[str] = (VERIFICATION_SOP_CLASS, *STORAGE_SOP_CLASS_UIDS),
-                 promiscuous: bool = False, profile=None):
+                 promiscuous: bool = False, profile: Optional["Profile"] = None):
         self.preference = _storable(preference)
         self.abstract_syntaxes = frozenset(abstract_syntaxes)
         self.promiscuous = promiscuous
@@ -116,7 +120,7 @@ class Negotiator:
             {a: _storable(p) for a, p in profile.preference().items()} if profile is not None else {})
 
     @classmethod
-    def from_config(cls, config) -> "Negotiator":
+    def from_config(cls, config: "ServerConfig") -> "Negotiator":
         """The negotiator a :class:`fastscp.config.ServerConfig` asks for."""
         return cls(preference=config.transfer_syntaxes or UNCOMPRESSED_PREFERENCE,
                    promiscuous=config.promiscuous, profile=config.profile)

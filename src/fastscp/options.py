@@ -156,7 +156,7 @@ def _sub(title: str) -> None:
 
 
 def _opt(short: Optional[str], long: str, help: str, value_help: str = "",
-         values: Sequence[Value] = (), **kw) -> None:
+         values: Sequence[Value] = (), **kw: Any) -> None:
     title, subs = SECTIONS[-1]
     opt = Option(long=long, short=short, help=help, value_help=value_help,
                  values=tuple(values), section=title, subsection=subs[-1][0], **kw)
@@ -964,7 +964,7 @@ def check_rest(cmd: CommandLine, level: str, settings: Optional[Settings] = None
     # 5. configuration file conflicts
     if cmd.has("--config-file"):
         if prefer_name not in (None, "--prefer-uncompr"):
-            raise _not_allowed("--config-file", prefer_name)  # type: ignore[arg-type]
+            raise _not_allowed("--config-file", prefer_name)
         if cmd.has("--promiscuous"):
             raise _not_allowed("--config-file", "--promiscuous")
         # storescp reads the file and checks the profile here, before the
@@ -984,7 +984,7 @@ def check_rest(cmd: CommandLine, level: str, settings: Optional[Settings] = None
         if bitpres:
             raise _not_allowed(name, "--bit-preserving")
         if prefer_name in COMPRESSED_PREFER:
-            raise _not_allowed(name, prefer_name)  # type: ignore[arg-type]
+            raise _not_allowed(name, prefer_name)
     # 7./8. encoding options that bit-preserving mode excludes
     for group in ("newvr", "grouplength", "length"):
         for occ in cmd.processed_group(group):

@@ -6,7 +6,7 @@ storage service calls it for every C-STORE.
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Dict, Optional
 
 from fastscp._sink import DatasetSink
 from fastscp._writer import DatasetWriter
@@ -17,7 +17,7 @@ from fastscp.config import (
 from fastscp.uids import DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN
 
 
-def writer_options(config: ServerConfig) -> dict:
+def writer_options(config: ServerConfig) -> Dict[str, Any]:
     """Keyword arguments of `DatasetWriter` for the output options of ``config``
     (the output transfer syntax apart: `stored_transfer_syntax`)."""
     if config.bit_preserving:

@@ -20,11 +20,15 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import List, Optional, Tuple
+from typing import TYPE_CHECKING, List, Optional, Set, Tuple
 
 from fastscp.config import SORT_PATIENT_NAME, SORT_STUDY_UID
 from fastscp.storage import display_directory, sanitize_component
 from fastscp.uids import filename_prefix
+
+if TYPE_CHECKING:
+    from fastscp.config import ServerConfig
+    from fastscp.records import AssociationInfo
 
 log = logging.getLogger("fastscp")
 
@@ -138,7 +142,7 @@ class Study:
     #: `directory` were placed by an on_store_request hook (never renamed)
     files: List[Tuple[str, str]] = field(default_factory=list)
     #: the association of the last object (for -xcs after a timeout)
-    last_info: object = None
+    last_info: Optional["AssociationInfo"] = None
 
 
 class PlacementError(Exception):
@@ -153,7 +157,7 @@ class Placement:
     recording, so completion order is one well-defined order).
     """
 
-    def __init__(self, config) -> None:
+    def __init__(self, config: "ServerConfig") -> None:
         self.config = config
         self.root = display_directory(config.output_directory)
         self.sort_mode: Optional[str] = getattr(config, "sort_mode", None)
@@ -168,7 +172,7 @@ class Placement:
         self._last_name: Optional[str] = None
         self._serial = -1
         #: time-stamped directories this process created (never shared by two studies)
-        self._made: set = set()
+        self._made: Set[str] = set()
 
     # -- names (at the C-STORE-RQ) ------------------------------------------------
     def file_name(self, sop_class_uid: str, sop_instance_uid: str,
@@ -199,7 +203,7 @@ class Placement:
 
     # -- directories (when the data set is complete; lock held) ----------------------
     def decide(self, study_uid: Optional[str], patient_name: Optional[bytes],
-               charset: Optional[str], info) -> Tuple[str, Optional[Study], Study]:
+               charset: Optional[str], info: "AssociationInfo") -> Tuple[str, Optional[Study], Study]:
         """Directory for an object of `study_uid`; returns (directory,
         study that ended because of it or None, the object's study).
         Raises PlacementError when storescp answers 0xC000."""

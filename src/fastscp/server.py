@@ -23,7 +23,7 @@ import struct
 import sys
 import threading
 import time
-from typing import Callable, Dict, Optional, Set, Union
+from typing import Any, Callable, Dict, Optional, Set, Tuple, Type, Union
 
 from fastscp.association import REQUEST_TIMEOUT_MESSAGE, Association
 from fastscp.hostnames import Lookup, Resolver
@@ -33,6 +33,11 @@ from fastscp.records import (
     AssociationHook, Hooks, StoredHook, StoreRequestHook, StudyHook,
 )
 from fastscp.service import StoreService
+
+#: a peer address as accept() returns it (host, port)
+_Address = Tuple[str, int]
+#: the arguments of Server._serve_connection
+_Job = Tuple[Any, ...]
 
 log = logging.getLogger("fastscp")
 
@@ -129,7 +134,8 @@ class Server:
 
     @property
     def port(self) -> int:
-        return self._sock.getsockname()[1]
+        port: int = self._sock.getsockname()[1]
+        return port
 
     def serve_forever(self, handle_signals: Optional[bool] = None) -> None:
         """Accept associations until `shutdown()` (or SIGINT/SIGTERM when
@@ -287,7 +293,7 @@ class Server:
                 lookup.wanted = False
             conn.close()
 
-    def _serve_connection(self, conn: socket.socket, addr, lookup: Optional[Lookup] = None,
+    def _serve_connection(self, conn: socket.socket, addr: "_Address", lookup: Optional[Lookup] = None,
                           prefix: bytes = b"", request_deadline: Optional[float] = None) -> None:
         host_name: Union[str, Callable[[], str]] = addr[0] if lookup is None else lookup.result
         assoc = Association(self.config, self.service, addr[0], addr[1], self.negotiator,
@@ -349,7 +355,7 @@ if sys.platform.startswith("linux"):
         tv = struct.pack("@ll", int(seconds), int((seconds % 1) * 1e6))
         conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, tv)
         conn.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, tv)
-    _TIMEOUT_ERRORS: tuple = (socket.timeout, BlockingIOError)
+    _TIMEOUT_ERRORS: Tuple[Type[BaseException], ...] = (socket.timeout, BlockingIOError)
 else:
     def _set_timeout(conn: socket.socket, timeout: Optional[float]) -> None:
         conn.settimeout(None if timeout is None else min(timeout, MAX_TIMEOUT))
@@ -421,12 +427,12 @@ class _Workers:
 
     def __init__(self, serve: Callable[..., None]):
         self._serve = serve
-        self._jobs: "queue.SimpleQueue[Optional[tuple]]" = queue.SimpleQueue()
+        self._jobs: "queue.SimpleQueue[Optional[_Job]]" = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._idle = 0
         self._threads: Set[threading.Thread] = set()
 
-    def submit(self, job: tuple) -> None:
+    def submit(self, job: "_Job") -> None:
         """Serve ``job`` (the arguments of ``serve``); RuntimeError if no
         thread is idle and none can be started."""
         with self._lock:
@@ -444,7 +450,7 @@ class _Workers:
                 self._threads.discard(thread)
             raise
 
-    def _run(self, job: Optional[tuple]) -> None:
+    def _run(self, job: "Optional[_Job]") -> None:
         try:
             while job is not None:
                 self._serve(*job)
@@ -471,7 +477,7 @@ class _Pending:
 
     __slots__ = ("conn", "addr", "deadline", "data")
 
-    def __init__(self, conn: socket.socket, addr, deadline: float):
+    def __init__(self, conn: socket.socket, addr: "_Address", deadline: float) -> None:
         self.conn, self.addr, self.deadline, self.data = conn, addr, deadline, b""
 
 
@@ -482,7 +488,8 @@ def _request_complete(data: bytes) -> bool:
         return False
     if not 0x01 <= data[0] <= 0x07:
         return True
-    return len(data) >= 6 + struct.unpack(">I", data[2:6])[0]
+    length: int = struct.unpack(">I", data[2:6])[0]
+    return len(data) >= 6 + length
 
 
 def _drain(sock: socket.socket) -> None:
@@ -501,13 +508,13 @@ class _RateLimitedLog:
         self._last = -LOG_EVERY
         self._skipped = 0
 
-    def error(self, fmt: str, *args) -> None:
+    def error(self, fmt: str, *args: object) -> None:
         self._log(log.error, fmt, args)
 
-    def exception(self, fmt: str, *args) -> None:
+    def exception(self, fmt: str, *args: object) -> None:
         self._log(log.exception, fmt, args)
 
-    def _log(self, emit: Callable[..., None], fmt: str, args: tuple) -> None:
+    def _log(self, emit: Callable[..., None], fmt: str, args: Tuple[object, ...]) -> None:
         now = time.monotonic()
         if now - self._last < LOG_EVERY:
             self._skipped += 1
