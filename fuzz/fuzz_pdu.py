@@ -21,7 +21,8 @@ a CallbackSink).  Oracles:
 * only fastscp.errors.ProtocolError may escape (the reader has no documented
   ValueError for bytes off the wire; buffer_updated's ValueError is for a
   caller's bad count, which this target never passes);
-* events are well formed (types, context ids, the data set bytes delivered
+* events are well formed (PDUReceived / CommandReceived / DatasetReceived
+  with fields of the right types, context ids, the data set bytes delivered
   add up to the assembler's dataset_bytes, the sink never failed);
 * the events and the error (type and message) do not depend on how the
   stream is split: every input is run twice, once in the fuzzer-chosen
@@ -48,23 +49,25 @@ MAX_OTHER = (0, 4, 6, 16, 68, 100, 256, 1024, 4096, 65536, _pdu.MAX_ASSOCIATION_
              _pdu.MAX_ASSOCIATION_PDU, _pdu.MAX_ASSOCIATION_PDU, 1 << 16, 1 << 20, 1 << 20)
 
 
+EVENT_TYPES = (_pdu.PDUReceived, _pdu.CommandReceived, _pdu.DatasetReceived)
+
+
 def _drain(reader, log, sink_data, sink):
     while True:
         ev = reader.next_event()
         if ev is None:
             return
-        check(isinstance(ev, tuple) and ev, "event %r is not a non-empty tuple" % (ev,))
-        kind = ev[0]
-        if kind == "pdu":
-            check(len(ev) == 3, "pdu event %r" % (ev,))
-            ptype, payload = ev[1], ev[2]
+        kind = type(ev)
+        check(kind in EVENT_TYPES, "event %r is of no event type" % (ev,))
+        if kind is _pdu.PDUReceived:
+            ptype, payload = ev.pdu_type, ev.payload
             check(1 <= ptype <= 7, "pdu event of type %r" % ptype)
             if ptype == 4:
                 check(payload is None and not reader.pdata_allowed,
                       "P-DATA-TF reported as a pdu event while pdata_allowed=%r" % reader.pdata_allowed)
                 log.append(("pdu", 4))
                 continue
-            check(isinstance(payload, bytes), "pdu payload %r" % type(payload))
+            check(type(payload) is bytes, "pdu payload %r" % type(payload))
             entry = ("pdu", ptype, payload)
             if ptype == 1:
                 try:
@@ -75,10 +78,10 @@ def _drain(reader, log, sink_data, sink):
                     entry += (repr(rq),)
                     reader.pdata_allowed = True
             log.append(entry)
-        elif kind == "command":
-            check(len(ev) == 3 and reader.pdata_allowed, "command event %r" % (ev[:2],))
-            ctx, raw = ev[1], ev[2]
-            check(0 <= ctx <= 255 and isinstance(raw, bytes), "command event %r" % (ev[:2],))
+        elif kind is _pdu.CommandReceived:
+            ctx, raw = ev.context_id, ev.command
+            check(reader.pdata_allowed and 0 <= ctx <= 255 and type(raw) is bytes,
+                  "command event %r" % (ev,))
             try:
                 cmd = _dimse.decode_command(raw)
             except ProtocolError as exc:
@@ -88,9 +91,9 @@ def _drain(reader, log, sink_data, sink):
             if cmd.get(0x0800, 0x0101) != 0x0101:
                 sink_data.clear()
                 reader.assembler.expect_dataset(ctx, sink)
-        elif kind == "dataset":
-            check(len(ev) == 2 and reader.pdata_allowed, "dataset event %r" % (ev,))
-            ctx = ev[1]
+        else:
+            ctx = ev.context_id
+            check(reader.pdata_allowed and 0 <= ctx <= 255, "dataset event %r" % (ev,))
             asm = reader.assembler
             check(asm.sink_error is None, "CallbackSink failed: %r" % (asm.sink_error,))
             got = b"".join(sink_data)
@@ -99,8 +102,6 @@ def _drain(reader, log, sink_data, sink):
                   "data set event after %d bytes, assembler counted %d" % (len(got), asm.dataset_bytes))
             check(not asm.expecting_dataset, "assembler still expects a data set after its end")
             log.append(("dataset", ctx, got, asm.dataset_fragments))
-        else:
-            raise Finding("unknown event %r" % (ev,))
 
 
 def run_stream(stream, max_pdata, max_other, pdata_allowed, seed, use_buffer):

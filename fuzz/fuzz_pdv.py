@@ -186,6 +186,18 @@ class Model:
         return None
 
 
+def _event_tuple(ev):
+    """An event of the assembler as the model's tuple; its shape checked."""
+    if ev is None:
+        return None
+    if type(ev) is _pdv.CommandReceived:
+        check(type(ev.command) is bytes and 0 <= ev.context_id <= 255, "command event %r" % (ev,))
+        return ("command", ev.context_id, ev.command)
+    check(type(ev) is _pdv.DatasetReceived and 0 <= ev.context_id <= 255,
+          "%r is neither a CommandReceived nor a DatasetReceived" % (ev,))
+    return ("dataset", ev.context_id)
+
+
 def assembler_sequence(body: bytes) -> None:
     if not body:
         return
@@ -242,7 +254,7 @@ def assembler_sequence(body: bytes) -> None:
         except ProtocolError:
             want = ProtocolError
         try:
-            ev = asm.add_pdv(ctx, header, payload)
+            ev = _event_tuple(asm.add_pdv(ctx, header, payload))
         except ProtocolError as exc:
             check(want is ProtocolError,
                   "step %d: add_pdv(%d, %#x, %d bytes) raised %r; the model expects %r"

@@ -26,13 +26,16 @@ class Collect:
             if ev is None:
                 return
             self.events.append(ev)
-            if ev[0] == "command":
-                cmd = _dimse.decode_command(ev[2])
+            if isinstance(ev, _pdu.CommandReceived):
+                cmd = _dimse.decode_command(ev.command)
                 if cmd.get(0x0800) != 0x0101:
                     self.sink = ListSink()
-                    self.reader.assembler.expect_dataset(ev[1], self.sink)
-            elif ev[0] == "dataset":
+                    self.reader.assembler.expect_dataset(ev.context_id, self.sink)
+            elif isinstance(ev, _pdu.DatasetReceived):
                 self.datasets.append(bytes(self.sink.data))
+
+    def kinds(self):
+        return [type(ev).__name__ for ev in self.events]
 
 
 class ListSink(_sink.CallbackSink):
@@ -65,10 +68,11 @@ def _run(stream, cuts):
 def test_whole_stream_events():
     stream, datasets = _stream([0, 1, 40000, 16378, 16379])
     c = _run(stream, [])
-    kinds = [e[0] for e in c.events]
-    assert kinds[0] == "pdu" and c.events[0][1] == 1
-    assert kinds.count("command") == 5 and kinds.count("dataset") == 5
-    assert c.events[-1][:2] == ("pdu", 5)
+    kinds = c.kinds()
+    assert kinds[0] == "PDUReceived" and c.events[0].pdu_type == 1
+    assert kinds.count("CommandReceived") == 5 and kinds.count("DatasetReceived") == 5
+    assert [ev.context_id for ev in c.events[1:-1]] == [1] * 10
+    assert kinds[-1] == "PDUReceived" and c.events[-1].pdu_type == 5
     assert c.datasets == datasets
 
 
@@ -78,7 +82,7 @@ def test_events_independent_of_chunking(cuts):
     stream, datasets = _stream([10, 33000, 7])
     c = _run(stream, [x % len(stream) for x in cuts])
     assert c.datasets == datasets
-    assert [e[0] for e in c.events] == [e[0] for e in _run(stream, []).events]
+    assert c.kinds() == _run(stream, []).kinds()
 
 
 def test_pdata_longer_than_maximum_is_refused():
@@ -121,9 +125,26 @@ def test_data_on_other_context_is_refused():
 def test_pdata_skipped_when_not_allowed():
     reader = _pdu.PDUReader(16384)
     reader.feed(dn.pdata(1, b"abcd", command=True) + dn.release_rq())
-    assert reader.next_event() == ("pdu", 4, None)
-    assert reader.next_event() == ("pdu", 5, b"\0\0\0\0")
+    ev = reader.next_event()
+    assert isinstance(ev, _pdu.PDUReceived) and (ev.pdu_type, ev.payload) == (4, None)
+    ev = reader.next_event()
+    assert isinstance(ev, _pdu.PDUReceived) and (ev.pdu_type, ev.payload) == (5, b"\0\0\0\0")
     assert reader.next_event() is None
+
+
+def test_events_are_typed_and_read_only():
+    c = Collect()
+    c.feed(dn.pdata(3, dn.echo_rq(), command=True))
+    c.feed(dn.pdata(1, dn.store_rq(dn.CT_IMAGE, "1.2"), command=True) + dn.pdata(1, b"ab", command=False))
+    echo, store, end = c.events
+    assert type(echo) is _pdu.CommandReceived and echo.context_id == 3 and echo.command == dn.echo_rq()
+    assert type(end) is _pdu.DatasetReceived and end.context_id == 1 and c.datasets == [b"ab"]
+    assert repr(echo) == "CommandReceived(context_id=3, command=<%d bytes>)" % len(dn.echo_rq())
+    assert repr(end) == "DatasetReceived(context_id=1)"
+    with pytest.raises(AttributeError):
+        echo.context_id = 5
+    assert repr(_pdu.PDUReceived(4, None)) == "PDUReceived(pdu_type=4, payload=None)"
+    assert _pdu.DatasetReceived(7).context_id == 7
 
 
 @settings(max_examples=300, deadline=None)
@@ -158,8 +179,8 @@ def test_large_association_pdu_grows_buffer():
         events.append(reader.next_event())
     assert reader.capacity >= len(rq) > initial
     assert events[:-1] == [None] * (len(events) - 1)
-    kind, pdu_type, payload = events[-1]
-    parsed = _pdu.parse_associate_rq(payload)
+    assert events[-1].pdu_type == 1
+    parsed = _pdu.parse_associate_rq(events[-1].payload)
     assert len(parsed.presentation_contexts) == 120
 
 

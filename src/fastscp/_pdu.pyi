@@ -1,12 +1,26 @@
 """Typed interface of the compiled PDU framer (fastscp._pdu)."""
-from typing import Iterable, Optional, Tuple, Union
+from typing import Iterable, Optional, Tuple, Union, final
 
+from fastscp._pdv import CommandReceived as CommandReceived
+from fastscp._pdv import DatasetReceived as DatasetReceived
 from fastscp._pdv import PDVAssembler
 from fastscp.pdu_records import AssociateRequest
 
 MAX_ASSOCIATION_PDU: int
 
-Event = Union[Tuple[str, int, Optional[bytes]], Tuple[str, int, bytes], Tuple[str, int]]
+@final
+class PDUReceived:
+    """A PDU other than a decoded P-DATA-TF."""
+    @property
+    def pdu_type(self) -> int: ...
+    @property
+    def payload(self) -> Optional[bytes]:
+        """The body after the 6-byte header; None for a P-DATA-TF PDU skipped
+        because P-DATA is not allowed (``pdata_allowed`` false)."""
+    def __init__(self, pdu_type: int, payload: Optional[bytes]) -> None: ...
+
+#: what ``PDUReader.next_event()`` returns (besides None)
+Event = Union[PDUReceived, CommandReceived, DatasetReceived]
 
 class PDUReader:
     assembler: PDVAssembler

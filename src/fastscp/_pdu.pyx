@@ -6,17 +6,21 @@
 then calls `next_event()` until it returns None.  P-DATA-TF PDUs are never
 materialised: their PDVs are handed, as pointers into the buffer, to the
 `PDVAssembler`, which streams data set fragments to the writer.  Python only
-sees whole non-data PDUs, complete command sets and data set ends.
+sees whole non-data PDUs (`PDUReceived`), complete command sets
+(`fastscp._pdv.CommandReceived`) and data set ends
+(`fastscp._pdv.DatasetReceived`).
 
 Every length from the wire is checked against the bytes that remain, the
 maximum P-DATA-TF length we announced, and a hard cap for other PDUs.
 """
+cimport cython
 from cpython.buffer cimport PyBUF_WRITE
 from cpython.mem cimport PyMem_Malloc, PyMem_Realloc, PyMem_Free
 from libc.stdint cimport uint32_t
 from libc.string cimport memmove
 
 from fastscp._pdv cimport PDVAssembler
+from fastscp._pdv import CommandReceived, DatasetReceived   # the other two events (re-exported)
 from fastscp.errors import ProtocolError
 from fastscp.pdu_records import (
     AssociateRequest, PresentationContextProposal, UserInformation,
@@ -35,6 +39,31 @@ cdef inline uint32_t _be32(const unsigned char* p) noexcept nogil:
     return (<uint32_t>p[0] << 24) | (<uint32_t>p[1] << 16) | (<uint32_t>p[2] << 8) | p[3]
 
 
+@cython.final
+@cython.freelist(4)
+cdef class PDUReceived:
+    """A PDU other than a decoded P-DATA-TF: its type and its body (after
+    the 6-byte header); the body is None for a P-DATA-TF PDU skipped
+    because P-DATA is not allowed (no association established)."""
+    cdef readonly int pdu_type
+    cdef readonly object payload
+
+    def __init__(self, int pdu_type, bytes payload):
+        self.pdu_type = pdu_type
+        self.payload = payload
+
+    def __repr__(self):
+        return "PDUReceived(pdu_type=%d, payload=%s)" % (
+            self.pdu_type, "None" if self.payload is None else "<%d bytes>" % len(self.payload))
+
+
+cdef inline PDUReceived _pdu_received(int pdu_type, bytes payload):
+    cdef PDUReceived ev = PDUReceived.__new__(PDUReceived)
+    ev.pdu_type = pdu_type
+    ev.payload = payload
+    return ev
+
+
 cdef class PDUReader:
     """Incremental PDU reader over a preallocated, growable buffer."""
     cdef unsigned char* _buf
@@ -45,7 +74,7 @@ cdef class PDUReader:
     cdef Py_ssize_t _pdv_pos, _pdata_end
     cdef readonly PDVAssembler assembler
     #: P-DATA-TF PDUs are decoded only while an association is established;
-    #: otherwise they are reported as ("pdu", 4, None) and skipped.
+    #: otherwise they are reported as PDUReceived(4, None) and skipped.
     cdef public bint pdata_allowed
     #: complete PDUs processed so far (a transport's progress mark)
     cdef readonly unsigned long long pdus_completed
@@ -125,10 +154,10 @@ cdef class PDUReader:
     def next_event(self):
         """Process buffered bytes up to the next event for Python.
 
-        Returns None when more bytes are needed, or one of
-        ("pdu", pdu_type, payload_bytes) for any PDU but P-DATA-TF,
-        ("command", context_id, command_bytes) when a command set is complete,
-        ("dataset", context_id) when the last data set fragment went to the sink.
+        Returns None when more bytes are needed, or an event:
+        PDUReceived(pdu_type, payload) for any PDU but P-DATA-TF,
+        CommandReceived(context_id, command) when a command set is complete,
+        DatasetReceived(context_id) when the last data set fragment went to the sink.
         Raises ProtocolError on malformed input.
         """
         cdef Py_ssize_t avail, pos
@@ -171,7 +200,7 @@ cdef class PDUReader:
                 if not self.pdata_allowed:
                     self._start += 6 + length
                     self.pdus_completed += 1
-                    return ("pdu", 4, None)
+                    return _pdu_received(4, None)
                 if length == 0:
                     raise ProtocolError("P-DATA-TF PDU without PDV items")
                 self._in_pdata = True
@@ -190,7 +219,7 @@ cdef class PDUReader:
             payload = <bytes>self._buf[self._start + 6:self._start + 6 + length]
             self._start += 6 + length
             self.pdus_completed += 1
-            return ("pdu", pdu_type, payload)
+            return _pdu_received(pdu_type, payload)
 
 
 # ---------------------------------------------------------------------------

@@ -1,4 +1,15 @@
+cimport cython
 from fastscp._sink cimport DatasetSink
+
+# The events of a P-DATA-TF stream (PDUReader.next_event() hands them to Python)
+@cython.final
+cdef class CommandReceived:
+    cdef readonly int context_id     # presentation context of the command
+    cdef readonly bytes command      # the complete command set (group 0000)
+
+@cython.final
+cdef class DatasetReceived:
+    cdef readonly int context_id     # presentation context of the data set
 
 cdef class PDVAssembler:
     cdef bytearray _command          # command fragments of the message in progress
@@ -10,5 +21,5 @@ cdef class PDVAssembler:
     cdef public unsigned long long dataset_bytes   # data set bytes seen for the current message
     cdef public unsigned long dataset_fragments    # data set PDVs seen for the current message
 
-    # Returns None, or an event tuple: ("command", ctx, bytes) / ("dataset", ctx)
+    # Returns None, a CommandReceived or a DatasetReceived
     cdef object add(self, int ctx, int header, const unsigned char* data, Py_ssize_t n)

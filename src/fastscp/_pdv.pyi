@@ -1,9 +1,26 @@
 """Typed interface of the compiled PDV reassembler (fastscp._pdv)."""
-from typing import Optional
+from typing import Optional, Union, final
 
 from fastscp._sink import DatasetSink
 
 DEFAULT_COMMAND_CAP: int
+
+@final
+class CommandReceived:
+    """A complete command set arrived on a presentation context."""
+    @property
+    def context_id(self) -> int: ...
+    @property
+    def command(self) -> bytes:
+        """The command set (group 0000, implicit VR little endian)."""
+    def __init__(self, context_id: int, command: bytes) -> None: ...
+
+@final
+class DatasetReceived:
+    """The last fragment of a data set went to the sink."""
+    @property
+    def context_id(self) -> int: ...
+    def __init__(self, context_id: int) -> None: ...
 
 class PDVAssembler:
     sink_error: Optional[BaseException]
@@ -14,5 +31,5 @@ class PDVAssembler:
     @property
     def expecting_dataset(self) -> bool: ...
     def reset(self) -> None: ...
-    def add_pdv(self, context_id: int, header: int, data: bytes) -> Optional[tuple]: ...
+    def add_pdv(self, context_id: int, header: int, data: bytes) -> Optional[Union[CommandReceived, DatasetReceived]]: ...
 

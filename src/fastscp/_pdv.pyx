@@ -7,9 +7,12 @@ one, then handed to Python as one bytes object.  Data set fragments are
 never collected: they go straight from the receive buffer to the current
 `DatasetSink` (the stream writer), at C speed.  The command set codec is
 `fastscp._dimse`.
+
+What Python sees of a P-DATA-TF stream are two event types,
+`CommandReceived` and `DatasetReceived`; `fastscp._pdu.PDUReceived` is the
+third event `PDUReader.next_event()` returns.
 """
-from libc.string cimport memcpy
-from libc.stdint cimport uint32_t, uint16_t
+cimport cython
 
 from fastscp._sink cimport DatasetSink
 from fastscp.errors import ProtocolError
@@ -19,6 +22,31 @@ DEF MCH_COMMAND = 0x01
 DEF MCH_LAST = 0x02
 
 DEFAULT_COMMAND_CAP = 65536
+
+
+@cython.final
+@cython.freelist(4)
+cdef class CommandReceived:
+    """A complete command set arrived on a presentation context."""
+
+    def __init__(self, int context_id, bytes command not None):
+        self.context_id = context_id
+        self.command = command
+
+    def __repr__(self):
+        return "CommandReceived(context_id=%d, command=<%d bytes>)" % (self.context_id, len(self.command))
+
+
+@cython.final
+@cython.freelist(4)
+cdef class DatasetReceived:
+    """The last fragment of a data set went to the sink."""
+
+    def __init__(self, int context_id):
+        self.context_id = context_id
+
+    def __repr__(self):
+        return "DatasetReceived(context_id=%d)" % self.context_id
 
 
 cdef class PDVAssembler:
@@ -60,7 +88,8 @@ cdef class PDVAssembler:
         return self.add(context_id, header, p, view.shape[0])
 
     cdef object add(self, int ctx, int header, const unsigned char* data, Py_ssize_t n):
-        cdef bytes cmd
+        cdef CommandReceived command
+        cdef DatasetReceived dataset
         if header & ~(MCH_COMMAND | MCH_LAST):
             raise ProtocolError("invalid PDV message control header 0x%02x" % header)
         if header & MCH_COMMAND:
@@ -75,10 +104,12 @@ cdef class PDVAssembler:
                 raise ProtocolError("command set larger than %d bytes" % self._command_cap)
             self._command.extend(data[:n])
             if header & MCH_LAST:
-                cmd = bytes(self._command)
+                command = CommandReceived.__new__(CommandReceived)
+                command.context_id = ctx
+                command.command = bytes(self._command)
                 del self._command[:]
                 self._command_ctx = -1
-                return ("command", ctx, cmd)
+                return command
             return None
         # data set fragment
         if self._sink is None:
@@ -96,5 +127,7 @@ cdef class PDVAssembler:
         if header & MCH_LAST:
             self._sink = None
             self._dataset_ctx = -1
-            return ("dataset", ctx)
+            dataset = DatasetReceived.__new__(DatasetReceived)
+            dataset.context_id = ctx
+            return dataset
         return None

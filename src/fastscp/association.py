@@ -18,12 +18,12 @@ A-ASSOCIATE-RQ or A-RELEASE-RQ as soon as it has it.
 from __future__ import annotations
 
 import logging
-from typing import Callable, Dict, List, Optional, Union
+from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Union
 
 from fastscp import pdu_records
 from fastscp._pdu import (
-    PDUReader, encode_abort, encode_associate_ac, encode_associate_rj,
-    encode_pdata, encode_release_rp, parse_associate_rq,
+    CommandReceived, DatasetReceived, PDUReader, encode_abort, encode_associate_ac,
+    encode_associate_rj, encode_pdata, encode_release_rp, parse_associate_rq,
 )
 from fastscp._dimse import (
     AFFECTED_SOP_CLASS, AFFECTED_SOP_INSTANCE, C_ECHO_RQ, C_ECHO_RSP, C_STORE_RQ, C_STORE_RSP,
@@ -37,6 +37,9 @@ from fastscp.errors import ProtocolError
 from fastscp.negotiation import Negotiator, describe_association
 from fastscp.records import AssociationInfo, DimseService, PendingStoreHandle
 from fastscp.uids import VERIFICATION_SOP_CLASS, log_abbreviation
+
+if TYPE_CHECKING:
+    from fastscp._pdu import Event
 
 log = logging.getLogger("fastscp")
 
@@ -237,16 +240,16 @@ class Association:
                 return
             self._dispatch(ev)
 
-    def _dispatch(self, ev: tuple) -> None:
-        kind = ev[0]
-        if kind == "pdu":
-            self._on_pdu(ev[1], ev[2])
-        elif kind == "command":
-            self._on_command(ev[1], ev[2])
+    def _dispatch(self, ev: Event) -> None:
+        # the event classes are final: type() is enough (and cheaper than isinstance)
+        if type(ev) is CommandReceived:
+            self._on_command(ev.context_id, ev.command)
+        elif type(ev) is DatasetReceived:
+            self._on_dataset_end(ev.context_id)
         else:
-            self._on_dataset_end(ev[1])
+            self._on_pdu(ev.pdu_type, ev.payload)
 
-    def _progress(self, ev: Optional[tuple]) -> bool:
+    def _progress(self, ev: Optional[Event]) -> bool:
         """storescp's per-PDV progress callback, for --abort-during and
         --sleep-during only (checked after each batch the compiled reader
         walked, so the default path has no per-PDV Python call).  Returns
