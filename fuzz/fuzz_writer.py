@@ -59,6 +59,7 @@ with atheris.instrument_imports(include=["fastscp"]):
     import fastscp._writer as W
     import fastscp.deflate as deflate
     from fastscp.errors import DatasetError, OutputError
+    from fastscp.write_result import WriteResult
 
 IMPLICIT = "1.2.840.10008.1.2"
 EXPLICIT = "1.2.840.10008.1.2.1"
@@ -125,9 +126,9 @@ def run_writer(fd, ds, in_ts, kw, seed):
 
 
 def check_file(out, res, kw, what):
-    check(isinstance(res, dict) and "bytes_written" in res, "%s: finish() returned %r" % (what, res))
-    check(res["bytes_written"] == len(out), "%s: bytes_written %d, file has %d bytes"
-          % (what, res["bytes_written"], len(out)))
+    check(type(res) is WriteResult, "%s: finish() returned %r" % (what, res))
+    check(res.bytes_written == len(out), "%s: bytes_written %d, file has %d bytes"
+          % (what, res.bytes_written, len(out)))
     if kw.get("write_file_meta", True):
         check(out[:132] == b"\0" * 128 + b"DICM", "%s: no preamble/DICM: %r" % (what, out[:132]))
 

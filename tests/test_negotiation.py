@@ -807,7 +807,7 @@ def test_deflated_writer_memory_is_bounded(tmp_path):
     finally:
         os.close(fd)
     assert peak < 8 * 1024 * 1024, peak
-    assert result["sop_instance_uid"] == "1.2.826.0.1.3680043.2.1143.999.5"
+    assert result.sop_instance_uid == "1.2.826.0.1.3680043.2.1143.999.5"
     stored = pydicom.dcmread(tmp_path / "out.dcm")
     assert stored.file_meta.TransferSyntaxUID == DEFLATED and len(stored.PixelData) == 32 * 1000 * 1000
 

@@ -9,6 +9,7 @@ from (0002,0012)/(0002,0013)).
 """
 from __future__ import annotations
 
+import dataclasses
 import glob
 import logging
 import os
@@ -27,6 +28,7 @@ import pytest
 import fastscp._sink as S  # noqa: E402
 import fastscp._writer as W  # noqa: E402
 from fastscp.errors import DatasetError, OutputError  # noqa: E402
+from fastscp.write_result import WriteResult  # noqa: E402
 
 from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
 
@@ -73,6 +75,12 @@ def split_file(data):
 
 
 # ---------------------------------------------------------------- running the writer
+def without_instance_uid(res):
+    """A finish() result without the SOP Instance UID, which a data set
+    lacking one gets anew (made up) at every run."""
+    return dataclasses.replace(res, sop_instance_uid=None)
+
+
 def run_writer(ds, ts, chunks=None, seed=None, tmp=None, **kw):
     """Feed ``ds`` to a DatasetWriter; return (file bytes, finish() result)."""
     args = dict(calling_ae_title="SENDER", implementation_class_uid="1.2.826.0.1.3680043.10.1",
@@ -334,9 +342,9 @@ def test_crafted_matches_storescp(reference, tmp_path, tsk, name):
     for seed in range(3):
         out, res = run_writer(wire, ts, seed=seed)
         assert_same_as_dcmtk(out, normal)
-        assert res["bytes_written"] == len(out)
-        assert res["sop_class_uid"] == CT
-        assert res["sop_instance_uid"] == "1.2.3.4.5" or name == "nested"
+        assert res.bytes_written == len(out)
+        assert res.sop_class_uid == CT
+        assert res.sop_instance_uid == "1.2.3.4.5" or name == "nested"
 
 
 @needs_dcmtk
@@ -348,36 +356,36 @@ def test_meta_rules(reference, tmp_path):
     out, res = run_writer(wire, EXPLICIT)
     assert_same_as_dcmtk(out, normal)
     assert split_file(out)[0][0x00020002][1] == b"1.2.276.0.7230010.3.1.0.1\0"
-    assert res["sop_class_uid"] is None and not res["sop_class_uid_anywhere"]
+    assert res.sop_class_uid is None and not res.sop_class_uid_anywhere
     # no SOP instance: a generated UID (storescp generates one too)
     wire, normal, _ = reference.raw("noinst", cls + e.el(0x00100010, "PN", "AB"), EXPLICIT, tmp_path)
     out, res = run_writer(wire, EXPLICIT)
     assert_same_as_dcmtk(out, normal, mask_instance=True)
-    assert res["sop_instance_uid"] is None
+    assert res.sop_instance_uid is None
     # empty values: empty meta elements
     wire, normal, _ = reference.raw("empty", e.el(0x00080016, "UI", "") + e.el(0x00080018, "UI", "")
                                     + e.el(0x00100010, "PN", "AB"), EXPLICIT, tmp_path)
     out, res = run_writer(wire, EXPLICIT)
     assert_same_as_dcmtk(out, normal)
-    assert res["sop_class_uid"] == "" and res["sop_class_uid_anywhere"]
+    assert res.sop_class_uid == "" and res.sop_class_uid_anywhere
     # only nested UIDs: storescp's meta takes them (depth-first search)
     nested = e.seq(0x00081110, [e.item(e.el(0x00080016, "UI", "1.2.3\0") + e.el(0x00080018, "UI", " 1.2.4"))])
     wire, normal, _ = reference.raw("nested", nested + e.el(0x00100010, "PN", "AB"), EXPLICIT, tmp_path)
     out, res = run_writer(wire, EXPLICIT)
     assert_same_as_dcmtk(out, normal)
     assert split_file(out)[0][0x00020003][1] == b"1.2.4\0"
-    assert res["sop_class_uid"] is None and res["sop_class_uid_anywhere"]
+    assert res.sop_class_uid is None and res.sop_class_uid_anywhere
     # SOP Class UID received as UN: missing for storescp
     wire, normal, _ = reference.raw("uncls", e.el(0x00080016, "UN", CT + "\0") + inst, EXPLICIT, tmp_path)
     out, res = run_writer(wire, EXPLICIT)
     assert_same_as_dcmtk(out, normal)
-    assert res["sop_class_uid"] is None and not res["sop_class_uid_anywhere"]
+    assert res.sop_class_uid is None and not res.sop_class_uid_anywhere
     # SOP Class/Instance UID as LO/SH: missing for the meta, present for the consistency check
     wire, normal, _ = reference.raw("locls", _even(e, e.el(0x00080016, "LO", "1.2.3 4  ") + e.el(0x00080018, "SH", " 1.2.4")
                                                    + e.el(0x00100010, "PN", "AB")), EXPLICIT, tmp_path)
     out, res = run_writer(wire, EXPLICIT)
     assert_same_as_dcmtk(out, normal, mask_instance=True)
-    assert res["sop_class_uid_anywhere"] and res["sop_instance_uid_anywhere"]
+    assert res.sop_class_uid_anywhere and res.sop_instance_uid_anywhere
 
 
 @needs_dcmtk
@@ -400,7 +408,7 @@ def test_bit_preserving_matches_storescp(reference, tmp_path):
     wire, _, bp = reference.raw("bp", ds, EXPLICIT, tmp_path)
     out, res = run_writer(wire, EXPLICIT, bit_preserving=True)
     assert_same_as_dcmtk(out, bp)
-    assert res["bytes_written"] == len(out)
+    assert res.bytes_written == len(out)
     out, res = run_writer(wire, EXPLICIT, write_file_meta=False)
     assert out == split_file(run_writer(wire, EXPLICIT)[0])[1]
 
@@ -479,9 +487,7 @@ def test_output_independent_of_chunking(tsk, data):
     whole, res1 = run_writer(ds, TSS[tsk], chunks=[len(ds)])
     split, res2 = run_writer(ds, TSS[tsk], chunks=chunks)
     assert whole == split
-    res1.pop("sop_instance_uid")
-    res2.pop("sop_instance_uid")
-    assert res1 == res2
+    assert without_instance_uid(res1) == without_instance_uid(res2)
 
 
 def test_picked_attributes():
@@ -490,14 +496,16 @@ def test_picked_attributes():
           + e.el(0x00080060, "CS", "MR") + e.seq(0x00081110, [e.item(e.el(0x00080016, "UI", "9.9"))])
           + e.el(0x00100010, "PN", "Doe^John ") + e.el(0x0020000D, "UI", "1.2.3.4\0"))
     out, res = run_writer(ds, EXPLICIT)
-    assert res == {"sop_class_uid": CT, "sop_instance_uid": "1.2.3", "study_instance_uid": "1.2.3.4",
-                   "modality": "MR", "specific_character_set": "ISO_IR 100", "patient_name": b"Doe^John ",
-                   "sop_class_uid_anywhere": True, "sop_instance_uid_anywhere": True,
-                   "bytes_written": len(out), "elements_discarded": False}
+    assert res == WriteResult(sop_class_uid=CT, sop_instance_uid="1.2.3", study_instance_uid="1.2.3.4",
+                              modality="MR", specific_character_set="ISO_IR 100", patient_name=b"Doe^John ",
+                              sop_class_uid_anywhere=True, sop_instance_uid_anywhere=True,
+                              bytes_written=len(out), elements_discarded=False)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        res.bytes_written = 0
     nested = e.seq(0x00081110, [e.item(e.el(0x00080018, "UI", "9.9"))])
     out, res = run_writer(nested, EXPLICIT)
-    assert res["sop_instance_uid"] is None and res["sop_instance_uid_anywhere"]
-    assert not res["sop_class_uid_anywhere"]
+    assert res.sop_instance_uid is None and res.sop_instance_uid_anywhere
+    assert not res.sop_class_uid_anywhere
 
 
 def test_meta_from_command_when_held_back_too_long():
@@ -507,7 +515,7 @@ def test_meta_from_command_when_held_back_too_long():
     out, res = run_writer(ds, EXPLICIT, command_sop_class_uid="7.7", command_sop_instance_uid="8.8")
     meta, body = split_file(out)
     assert meta[0x00020002][1] == b"7.7\0" and meta[0x00020003][1] == b"8.8\0"
-    assert res["sop_class_uid"] == "1.2"
+    assert res.sop_class_uid == "1.2"
     assert body == ds
     del big
 
@@ -559,7 +567,7 @@ def test_truncated_streams():
                         assert "truncated" in str(exc)
                         outcomes.add("refused")
                     else:
-                        assert res["elements_discarded"]
+                        assert res.elements_discarded
                         outcomes.add(split_file(out)[1])     # the meta has a new instance UID each time
                 assert len(outcomes) == 1, (tsk, cut)
                 kept += "refused" not in outcomes
@@ -569,12 +577,12 @@ def test_truncated_streams():
         for tag, vr, value in ((0x00100010, "PN", "Doe^John^^^"), (0x7FE00010, "OW", b"\1" * 300)):
             body, empty = e.el(tag, vr, value), e.el(tag, vr, b"")
             hsize = len(empty)
-            assert not run_writer(head + body, TSS[tsk], seed=1)[1]["elements_discarded"]
+            assert not run_writer(head + body, TSS[tsk], seed=1)[1].elements_discarded
             for cut in range(1, hsize):         # inside the header: the element is dropped
                 out, res = run_writer(head + body[:cut], TSS[tsk], seed=cut)
-                assert res["elements_discarded"] and split_file(out)[1] == split_file(run_writer(head, TSS[tsk])[0])[1]
+                assert res.elements_discarded and split_file(out)[1] == split_file(run_writer(head, TSS[tsk])[0])[1]
             out, res = run_writer(head + body[:hsize], TSS[tsk], seed=3)   # no value byte: kept empty
-            assert res["elements_discarded"] and split_file(out)[1] == head + empty
+            assert res.elements_discarded and split_file(out)[1] == head + empty
             for cut in range(hsize + 1, len(body)):
                 with pytest.raises(DatasetError, match="truncated inside a value"):
                     run_writer(head + body[:cut], TSS[tsk], seed=cut)
@@ -623,18 +631,18 @@ def test_defects_storescp_recovers_from():
     cls = e.el(0x00080016, "UI", CT + "\0")
     out, res = run_writer(cls + e.tag(0x00400010) + b"zz\2\0ab", EXPLICIT, seed=1)
     assert split_file(out)[1] == cls + e.tag(0x00400010) + b"UN\0\0" + struct.pack("<I", 2) + b"ab"
-    assert not res["elements_discarded"]
+    assert not res.elements_discarded
     pn = e.el(0x00100010, "PN", "AB")
     out, res = run_writer(cls + e.tag(0xFFFEE00D) + b"\0\0\0\0" + pn, EXPLICIT, seed=2)
-    assert split_file(out)[1] == cls and res["elements_discarded"]
+    assert split_file(out)[1] == cls and res.elements_discarded
     out, res = run_writer(cls + e.tag(0xFFFEE00D) + b"\0\0\0\0", EXPLICIT, seed=3)
-    assert split_file(out)[1] == cls and not res["elements_discarded"]
+    assert split_file(out)[1] == cls and not res.elements_discarded
     out, res = run_writer(cls + pn + e.el(0x00100010, "PN", "CD"), EXPLICIT, seed=4)
-    assert split_file(out)[1] == cls + pn and res["elements_discarded"]
+    assert split_file(out)[1] == cls + pn and res.elements_discarded
     # a zero tag repeated is a repetition too
     zero = b"\0" * 8
     out, res = run_writer(cls + zero + zero, EXPLICIT, seed=5)
-    assert split_file(out)[1] == cls + e.tag(0) + b"UL\4\0\0\0\0\0" and res["elements_discarded"]
+    assert split_file(out)[1] == cls + e.tag(0) + b"UL\4\0\0\0\0\0" and res.elements_discarded
 
 
 #: output options for hostile input: the default and each converting mode
@@ -725,6 +733,6 @@ def test_memory_bounded_300mb_pixel_data(ts):
         after = _rss_kib()
     finally:
         os.close(fd)
-    assert res["bytes_written"] > size
+    assert res.bytes_written > size
     print(f"RSS before {before} KiB, after {after} KiB")
     assert after - before < 8 * 1024, (before, after)

@@ -1,5 +1,5 @@
 """Typed stub of the compiled dataset stream writer (fastscp._writer)."""
-from typing import Optional, TypedDict
+from typing import Optional
 
 import sys
 
@@ -9,20 +9,7 @@ else:
     from typing_extensions import Buffer
 
 from fastscp._sink import DatasetSink
-
-class FinishResult(TypedDict):
-    sop_class_uid: Optional[str]
-    sop_instance_uid: Optional[str]
-    study_instance_uid: Optional[str]
-    modality: Optional[str]
-    specific_character_set: Optional[str]
-    patient_name: Optional[bytes]
-    sop_class_uid_anywhere: bool
-    sop_instance_uid_anywhere: bool
-    bytes_written: int
-    #: received data was dropped or emptied to store the rest (a data set cut
-    #: inside an element, a repeated element): the status is 0xB006
-    elements_discarded: bool
+from fastscp.write_result import WriteResult
 
 class DatasetWriter(DatasetSink):
     """Streams one received data set into a DICOM file on ``fd``, as DCMTK storescp writes it.
@@ -58,8 +45,8 @@ class DatasetWriter(DatasetSink):
         ``convert_un``: +uc; ``new_vrs=False``: -u (newer VRs written as OB);
         ``output_transfer_syntax``: the syntax written (+te/+tb/+ti; default: the one received);
         ``meta_transfer_syntax``: the (0002,0010) written, if not the written syntax."""
-    def finish(self) -> FinishResult:
-        """Complete the file.  A data set that ends inside an element header, or
+    def finish(self) -> WriteResult:
+        """Complete the file; report its size and the picked-out attributes.  A data set that ends inside an element header, or
         where a value has not begun, is completed as storescp completes it
         (``elements_discarded``); one cut inside a value or at an element
         boundary inside a sequence or item raises ``fastscp.errors.DatasetError``."""

@@ -162,6 +162,7 @@ import os
 import uuid
 
 from fastscp.errors import DatasetError, OutputError
+from fastscp.write_result import WriteResult
 from fastscp import _dictionary
 
 __all__ = ["DatasetWriter"]
@@ -215,6 +216,9 @@ cdef int64_t NO_LIMIT = 0x7FFFFFFFFFFFFFFF
 
 cdef uint32_t[NPICK] PICK_TAGS
 PICK_TAGS[:] = [0x00080005, 0x00080016, 0x00080018, 0x00080060, 0x00100010, 0x0020000D, 0, 0, 0, 0]
+#: the WriteResult fields of the six top-level attributes, in PICK_TAGS order
+PICK_NAMES = ("specific_character_set", "sop_class_uid", "sop_instance_uid", "modality",
+              "patient_name", "study_instance_uid")
 cdef uint32_t TAG_PIXEL_REPRESENTATION = 0x00280103
 cdef uint32_t TAG_WAVEFORM_BITS = 0x54001004
 
@@ -1654,7 +1658,7 @@ cdef class DatasetWriter(DatasetSink):
 
     # ------------------------------------------------------------ end
     def finish(self):
-        """Complete the file; return the picked-out attributes (see module doc)."""
+        """Complete the file; return a `WriteResult` (size, picked-out attributes: see module doc)."""
         if self.failed:
             raise DatasetError("the data set writer failed earlier")
         if self.finished:
@@ -1683,33 +1687,26 @@ cdef class DatasetWriter(DatasetSink):
             self.failed = True
             raise
         self.finished = True
-        result = {
-            "sop_class_uid": None,
-            "sop_instance_uid": None,
-            "study_instance_uid": None,
-            "modality": None,
-            "specific_character_set": None,
-            "patient_name": None,
-            "sop_class_uid_anywhere": bool(self.class_anywhere),
-            "sop_instance_uid_anywhere": bool(self.instance_anywhere),
-            "bytes_written": self.meta_len + self.out_pos(),
-            # received data was dropped or emptied (status 0xB006)
-            "elements_discarded": bool(self.discarded),
-        }
+        picked = {}
         if not self.bitpres:
-            names = ("specific_character_set", "sop_class_uid", "sop_instance_uid", "modality",
-                     "patient_name", "study_instance_uid")
             for i in range(6):
                 if not self.pick_seen[i]:
                     continue
                 raw = self._pick(i)
-                if names[i] == "patient_name":
-                    result["patient_name"] = raw
-                elif names[i].endswith("_uid"):
-                    result[names[i]] = _normalise_ui(raw).decode("ascii", "replace")
+                name = PICK_NAMES[i]
+                if name == "patient_name":
+                    picked[name] = raw
+                elif name.endswith("_uid"):
+                    picked[name] = _normalise_ui(raw).decode("ascii", "replace")
                 else:
-                    result[names[i]] = raw.rstrip(b"\0 ").decode("ascii", "replace")
-        return result
+                    picked[name] = raw.rstrip(b"\0 ").decode("ascii", "replace")
+        return WriteResult(
+            bytes_written=self.meta_len + self.out_pos(),
+            # received data was dropped or emptied (status 0xB006)
+            elements_discarded=bool(self.discarded),
+            sop_class_uid_anywhere=bool(self.class_anywhere),
+            sop_instance_uid_anywhere=bool(self.instance_anywhere),
+            **picked)
 
     @property
     def bytes_received(self):

@@ -21,6 +21,7 @@ that way gives storescp's bytes exactly.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import struct
 import tempfile
@@ -32,6 +33,7 @@ from fastscp._writer import DatasetWriter
 from fastscp.config import MAX_INFLATED_SIZE, MAX_INFLATION_RATIO
 from fastscp.errors import DatasetError, OutputError
 from fastscp.uids import DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN, EXPLICIT_VR_LITTLE_ENDIAN
+from fastscp.write_result import WriteResult
 
 #: largest slice inflated or deflated at once
 INFLATE_SLICE = 256 * 1024
@@ -140,7 +142,7 @@ class DeflatedWriter(CallbackSink):
             self._plain.close()
 
     # -- completing ----------------------------------------------------------
-    def finish(self) -> dict:
+    def finish(self) -> WriteResult:
         try:
             if self._inflater is not None:
                 try:
@@ -152,9 +154,9 @@ class DeflatedWriter(CallbackSink):
                     self._writer.write(tail)
                 if not self._inflater.eof:
                     raise DatasetError("deflated data set ends before its deflate stream")
-            result = dict(self._writer.finish())
+            result = self._writer.finish()
             if self.deflating:
-                result["bytes_written"] = self._deflate_file()
+                result = dataclasses.replace(result, bytes_written=self._deflate_file())
             return result
         finally:
             self._close_plain()

@@ -24,6 +24,7 @@ from fastscp.records import (
 from fastscp.status import is_failure_status
 from fastscp.storage import PlacementFailed, Storage
 from fastscp.study import StudyEvents
+from fastscp.write_result import WriteResult
 
 log = logging.getLogger("fastscp")
 
@@ -138,16 +139,16 @@ class PendingStore:
                   decision)
         self.refused = st.PROCESSING_FAILURE
 
-    def _place_and_commit(self, result: dict, bit_preserving: bool) -> Optional[int]:
+    def _place_and_commit(self, result: WriteResult, bit_preserving: bool) -> Optional[int]:
         """Rename the complete temporary file into place (the storage decides
         the directory); a status if the object cannot be placed (0xC000)."""
         assert self.temp_path is not None
         try:
             placed = self.service.storage.place(
                 self.temp_path, self.directory, self.name, chosen=self.chosen_path,
-                study_uid=result.get("study_instance_uid"),
-                patient_name=result.get("patient_name"),
-                charset=result.get("specific_character_set"), info=self.info,
+                study_uid=result.study_instance_uid,
+                patient_name=result.patient_name,
+                charset=result.specific_character_set, info=self.info,
                 announce=not bit_preserving)      # storescp +B logs no such line
         except PlacementFailed as exc:
             log.error("%s", exc)
@@ -225,15 +226,15 @@ class PendingStore:
             log.error("cannot write DICOM file: %s: %s", self.final_path, exc)
             self.abandon()
             return st.OUT_OF_RESOURCES
-        if status == st.SUCCESS and result.get("elements_discarded"):
+        if status == st.SUCCESS and result.elements_discarded:
             log.warning("data set incomplete or with repeated elements, stored without them: %s",
                         self.final_path)
             status = st.ELEMENTS_DISCARDED
         event = StoredObject(
             path=self.final_path, sop_class_uid=self.sop_class_uid,
             sop_instance_uid=self.sop_instance_uid,
-            study_instance_uid=result.get("study_instance_uid"),
-            transfer_syntax=self.transfer_syntax, size=result.get("bytes_written", 0),
+            study_instance_uid=result.study_instance_uid,
+            transfer_syntax=self.transfer_syntax, size=result.bytes_written,
             stored_transfer_syntax=stored_transfer_syntax(self.service.config, self.transfer_syntax),
             association=self.info, status=status)
         hook = self.service.on_stored
@@ -262,13 +263,13 @@ class PendingStore:
             self._close()
         return st.SUCCESS
 
-    def _check(self, result: dict) -> int:
+    def _check(self, result: WriteResult) -> int:
         """storescp's consistency check of the stored data set against the command."""
-        if not result.get("sop_class_uid_anywhere") or not result.get("sop_instance_uid_anywhere"):
+        if not result.sop_class_uid_anywhere or not result.sop_instance_uid_anywhere:
             log.error("bad DICOM file: %s", self.final_path)
             return st.CANNOT_UNDERSTAND
-        if (result.get("sop_class_uid") != self.sop_class_uid
-                or result.get("sop_instance_uid") != self.sop_instance_uid):
+        if (result.sop_class_uid != self.sop_class_uid
+                or result.sop_instance_uid != self.sop_instance_uid):
             log.error("data set does not match the command's SOP class or instance UID: %s",
                       self.final_path)
             return st.DATASET_DOES_NOT_MATCH_SOP_CLASS
