@@ -251,6 +251,40 @@ def test_ts_flags():
         DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN]
 
 
+def test_known_transfer_syntaxes_one_table():
+    """One table: the manual's list is the named part of it; DCMTK's names
+    (profiles) belong to the same rows."""
+    known = uids.KNOWN_TRANSFER_SYNTAXES
+    assert tuple(t for t in known if t.name is not None) == TRANSFER_SYNTAXES
+    assert len({t.uid for t in known}) == len({t.dcmtk_name for t in known}) == len(known) == 55
+    for t in known:
+        assert transfer_syntax(t.uid) is t
+        assert uids.transfer_syntax_by_dcmtk_name(t.dcmtk_name) is t
+        assert uids.is_standard_transfer_syntax(t.uid) == (t.uid != "1.2.840.113619.5.2")
+    assert transfer_syntax(TS + "4.57").encapsulated
+    jpip = transfer_syntax(TS + "4.95")
+    assert jpip.deflated and not jpip.encapsulated and jpip.name is None
+    assert uids.is_standard_transfer_syntax(TS + "4.999")
+    assert not uids.is_standard_transfer_syntax("1.2.840.10008.1.20.1")
+    assert not uids.is_standard_transfer_syntax("1.2.840.10008.1.2x")
+
+
+def test_stream_writer_takes_its_encodings_from_the_table():
+    from fastscp import _writer
+    for uid in uids.UNCOMPRESSED_TRANSFER_SYNTAXES:
+        t = transfer_syntax(uid)
+        assert _writer._encoding(uid, False) == (not t.explicit_vr, not t.little_endian)
+    with pytest.raises(NotImplementedError, match="fastscp.deflate"):
+        _writer._encoding(DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN, False)
+    assert _writer._encoding(DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN, True) == (False, False)
+    # every other standard syntax (known or not): explicit VR LE, encapsulated pixel data
+    assert _writer._encoding(TS + "4.50", False) == _writer._encoding(TS + "4.999", False) == (False, False)
+    for private in ("1.2.840.113619.5.2", "1.2.3"):
+        with pytest.raises(NotImplementedError, match="not supported"):
+            _writer._encoding(private, False)
+        assert _writer._encoding(private, True) == (False, False)
+
+
 # --------------------------------------------------------------------------
 # Preference lists
 # --------------------------------------------------------------------------

@@ -163,6 +163,7 @@ import uuid
 
 from fastscp.errors import DatasetError, OutputError
 from fastscp.write_result import WriteResult
+from fastscp import uids
 from fastscp import _dictionary
 
 __all__ = ["DatasetWriter"]
@@ -224,10 +225,6 @@ cdef uint32_t TAG_WAVEFORM_BITS = 0x54001004
 
 PRIVATE_SOP_CLASS = b"1.2.276.0.7230010.3.1.0.1"
 
-TS_IMPLICIT_LE = "1.2.840.10008.1.2"
-TS_EXPLICIT_LE = "1.2.840.10008.1.2.1"
-TS_EXPLICIT_BE = "1.2.840.10008.1.2.2"
-TS_DEFLATED = "1.2.840.10008.1.2.1.99"
 
 # ---------------------------------------------------------------- VR tables
 cdef int NVR = len(_dictionary.VRS)
@@ -566,18 +563,18 @@ def _readable(str ts):
 
 def _encoding(str ts, bint bit_preserving):
     """(implicit VR, big endian) of the data set encoding of a transfer syntax
-    the stream writer reads or writes."""
-    if ts == TS_IMPLICIT_LE:
-        return True, False
-    if ts == TS_EXPLICIT_BE:
-        return False, True
-    if ts == TS_DEFLATED:
+    the stream writer reads or writes (the facts: `fastscp.uids`)."""
+    if ts in uids.UNCOMPRESSED_TRANSFER_SYNTAXES:
+        facts = uids.transfer_syntax(ts)
+        return not facts.explicit_vr, not facts.little_endian
+    if ts == uids.DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN:
         if not bit_preserving:
             raise NotImplementedError(
                 "deflated explicit VR little endian is handled by fastscp.deflate, not the stream writer")
         return False, False
-    if ts == TS_EXPLICIT_LE or ts.startswith("1.2.840.10008.1.2.") or bit_preserving:
-        # explicit VR LE and every encapsulated (compressed) syntax
+    if uids.is_standard_transfer_syntax(ts) or bit_preserving:
+        # every other syntax of the standard, known here or not, is read as
+        # explicit VR little endian with encapsulated pixel data
         return False, False
     raise NotImplementedError(f"transfer syntax {ts!r} is not supported by the stream writer")
 
@@ -724,7 +721,7 @@ cdef class DatasetWriter(DatasetSink):
         out_ts = (output_transfer_syntax or transfer_syntax).rstrip("\0 ")
         if bit_preserving and out_ts != in_ts:
             raise ValueError("bit preserving mode cannot change the transfer syntax")
-        if out_ts != in_ts and out_ts not in (TS_IMPLICIT_LE, TS_EXPLICIT_LE, TS_EXPLICIT_BE):
+        if out_ts != in_ts and out_ts not in uids.UNCOMPRESSED_TRANSFER_SYNTAXES:
             raise ValueError(f"the stream writer cannot write transfer syntax {out_ts!r} "
                              "(no codecs; deflated output: fastscp.deflate)")
         self.in_implicit, self.in_be = _encoding(in_ts, bit_preserving)
@@ -733,7 +730,9 @@ cdef class DatasetWriter(DatasetSink):
         # decompress or compress: such an object fails under +te/+tb/+ti/+td)
         self.encaps_ok = out_ts == in_ts
         # pixel data must be encapsulated exactly when the received syntax is
-        self.in_encapsulated = in_ts not in (TS_IMPLICIT_LE, TS_EXPLICIT_LE, TS_EXPLICIT_BE, TS_DEFLATED)
+        # (every one but the uncompressed and the deflated syntax)
+        self.in_encapsulated = (in_ts not in uids.UNCOMPRESSED_TRANSFER_SYNTAXES
+                                and in_ts != uids.DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN)
         self.discarded = False
         self.fragment_empty = False
         self.ds_ended = False

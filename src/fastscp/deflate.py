@@ -1,4 +1,5 @@
-"""Objects received or stored in Deflated Explicit VR Little Endian (1.2.840.10008.1.2.1.99).
+"""Objects received or stored in Deflated Explicit VR Little Endian
+(`fastscp.uids.DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN`).
 
 storescp (default ``+t=``) writes an object received deflated deflated again
 (with ``+td`` it deflates whatever it receives): file meta

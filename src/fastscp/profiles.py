@@ -56,70 +56,10 @@ def normalise(name: str) -> str:
 # symbolic names
 # ---------------------------------------------------------------------------
 
-_TS = "1.2.840.10008.1.2"
-
-#: DCMTK's symbolic transfer syntax names (its UID name map) -> UID.
+#: DCMTK's symbolic transfer syntax names (its UID name map) -> UID
+#: (the names are part of the one transfer syntax table, `uids.KNOWN_TRANSFER_SYNTAXES`).
 DCMTK_TRANSFER_SYNTAX_NAMES: Dict[str, str] = {
-    "LittleEndianImplicit": _TS,
-    "LittleEndianExplicit": _TS + ".1",
-    "EncapsulatedUncompressedLittleEndianExplicit": _TS + ".1.98",
-    "DeflatedLittleEndianExplicit": _TS + ".1.99",
-    "BigEndianExplicit": _TS + ".2",
-    "JPEGBaseline": _TS + ".4.50",
-    "JPEGExtended:Process2+4": _TS + ".4.51",
-    "JPEGExtended:Process3+5": _TS + ".4.52",
-    "JPEGSpectralSelection:Non-hierarchical:Process6+8": _TS + ".4.53",
-    "JPEGSpectralSelection:Non-hierarchical:Process7+9": _TS + ".4.54",
-    "JPEGFullProgression:Non-hierarchical:Process10+12": _TS + ".4.55",
-    "JPEGFullProgression:Non-hierarchical:Process11+13": _TS + ".4.56",
-    "JPEGLossless:Non-hierarchical:Process14": _TS + ".4.57",
-    "JPEGLossless:Non-hierarchical:Process15": _TS + ".4.58",
-    "JPEGExtended:Hierarchical:Process16+18": _TS + ".4.59",
-    "JPEGExtended:Hierarchical:Process17+19": _TS + ".4.60",
-    "JPEGSpectralSelection:Hierarchical:Process20+22": _TS + ".4.61",
-    "JPEGSpectralSelection:Hierarchical:Process21+23": _TS + ".4.62",
-    "JPEGFullProgression:Hierarchical:Process24+26": _TS + ".4.63",
-    "JPEGFullProgression:Hierarchical:Process25+27": _TS + ".4.64",
-    "JPEGLossless:Hierarchical:Process28": _TS + ".4.65",
-    "JPEGLossless:Hierarchical:Process29": _TS + ".4.66",
-    "JPEGLossless:Non-hierarchical-1stOrderPrediction": _TS + ".4.70",
-    "JPEGLSLossless": _TS + ".4.80",
-    "JPEGLSLossy": _TS + ".4.81",
-    "JPEG2000LosslessOnly": _TS + ".4.90",
-    "JPEG2000": _TS + ".4.91",
-    "JPEG2000MulticomponentLosslessOnly": _TS + ".4.92",
-    "JPEG2000Multicomponent": _TS + ".4.93",
-    "JPIPReferenced": _TS + ".4.94",
-    "JPIPReferencedDeflate": _TS + ".4.95",
-    "MPEG2MainProfile@MainLevel": _TS + ".4.100",
-    "FragmentableMPEG2MainProfile@MainLevel": _TS + ".4.100.1",
-    "MPEG2MainProfile@HighLevel": _TS + ".4.101",
-    "FragmentableMPEG2MainProfile@HighLevel": _TS + ".4.101.1",
-    "MPEG4HighProfile/Level4.1": _TS + ".4.102",
-    "FragmentableMPEG4HighProfile/Level4.1": _TS + ".4.102.1",
-    "MPEG4BDcompatibleHighProfile/Level4.1": _TS + ".4.103",
-    "FragmentableMPEG4BDcompatibleHighProfile/Level4.1": _TS + ".4.103.1",
-    "MPEG4HighProfile/Level4.2For2DVideo": _TS + ".4.104",
-    "FragmentableMPEG4HighProfile/Level4.2For2DVideo": _TS + ".4.104.1",
-    "MPEG4HighProfile/Level4.2For3DVideo": _TS + ".4.105",
-    "FragmentableMPEG4HighProfile/Level4.2For3DVideo": _TS + ".4.105.1",
-    "MPEG4StereoHighProfile/Level4.2": _TS + ".4.106",
-    "FragmentableMPEG4StereoHighProfile/Level4.2": _TS + ".4.106.1",
-    "HEVCMainProfile/Level5.1": _TS + ".4.107",
-    "HEVCMain10Profile/Level5.1": _TS + ".4.108",
-    "JPEGXLLossless": _TS + ".4.110",
-    "JPEGXLJPEGRecompression": _TS + ".4.111",
-    "JPEGXL": _TS + ".4.112",
-    "HighThroughputJPEG2000LosslessOnly": _TS + ".4.201",
-    "HighThroughputJPEG2000withRPCLOptionsLosslessOnly": _TS + ".4.202",
-    "HighThroughputJPEG2000": _TS + ".4.203",
-    "RLELossless": _TS + ".5",
-    "PrivateGELittleEndianImplicitWithBigEndianPixelData": "1.2.840.113619.5.2",
-}
-
-_TS_NAME_BY_UID: Dict[str, str] = {}
-for _n, _u in DCMTK_TRANSFER_SYNTAX_NAMES.items():
-    _TS_NAME_BY_UID.setdefault(_u, _n)
+    t.dcmtk_name: t.uid for t in uids.KNOWN_TRANSFER_SYNTAXES}
 
 #: DCMTK SOP class names that are neither pydicom keywords nor in uids.py.
 DCMTK_SOP_CLASS_ALIASES: Dict[str, str] = {
@@ -180,7 +120,8 @@ def sop_class_uid(value: str) -> Optional[str]:
 
 def transfer_syntax_display_name(uid: str) -> Optional[str]:
     """DCMTK's symbolic name of a transfer syntax (for log output)."""
-    return _TS_NAME_BY_UID.get(uid)
+    ts = uids.transfer_syntax(uid)
+    return ts.dcmtk_name if ts is not None else None
 
 
 # ---------------------------------------------------------------------------

@@ -9,6 +9,12 @@ Sources:
   and the transfer syntax lists.
 * ``spec/storescp-behavior.md`` section 5.1: the modality / file-name prefix
   table (3.6.9 variant) and section 3.1: the transfer syntax preference lists.
+* DCMTK's UID name map: the symbolic transfer syntax names of negotiation
+  profiles (``-xf``, :mod:`fastscp.profiles`).
+
+Transfer syntax UIDs and their properties (VR, byte order, encapsulated,
+deflated) are written here only: the stream writer, the negotiation, the
+profiles and the output options take them from this module.
 
 Note (spec section 8.5): Debian's DCMTK 3.6.7 refuses 13 of the storage
 classes listed here; this table follows the 3.6.9 manual.
@@ -33,14 +39,18 @@ __all__ = [
     "log_abbreviation",
     "is_storage_sop_class",
     "TransferSyntax",
+    "TRANSFER_SYNTAX_ROOT",
     "IMPLICIT_VR_LITTLE_ENDIAN",
     "EXPLICIT_VR_LITTLE_ENDIAN",
     "EXPLICIT_VR_BIG_ENDIAN",
     "DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN",
     "ENCAPSULATED_UNCOMPRESSED",
+    "KNOWN_TRANSFER_SYNTAXES",
     "TRANSFER_SYNTAXES",
     "UNCOMPRESSED_TRANSFER_SYNTAXES",
     "transfer_syntax",
+    "transfer_syntax_by_dcmtk_name",
+    "is_standard_transfer_syntax",
     "UNCOMPRESSED_PREFERENCE",
     "PREFERENCE_LISTS",
     "preference_list",
@@ -328,80 +338,139 @@ def log_abbreviation(uid: str) -> str:
 
 
 # ---------------------------------------------------------------------------
-# Transfer syntaxes
+# Transfer syntaxes: the one table of their UIDs and properties
 # ---------------------------------------------------------------------------
 
 
 class TransferSyntax(NamedTuple):
     uid: str
-    name: str  # as printed in the manual (abbreviations included)
+    #: as printed in the manual's ``--accept-all`` list (abbreviations
+    #: included); None for a syntax the manual does not list
+    name: Optional[str]
     explicit_vr: bool
     little_endian: bool
     encapsulated: bool
     deflated: bool
+    #: DCMTK's symbolic name (its UID name map), as negotiation profiles
+    #: (``-xf``) may write it and the ``+v`` dump shows it
+    dcmtk_name: str
 
 
-IMPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2"
+#: The standard's transfer syntax UIDs are this one (implicit VR little
+#: endian) and those below it.
+TRANSFER_SYNTAX_ROOT = "1.2.840.10008.1.2"
+
+IMPLICIT_VR_LITTLE_ENDIAN = TRANSFER_SYNTAX_ROOT
 EXPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2.1"
 ENCAPSULATED_UNCOMPRESSED = "1.2.840.10008.1.2.1.98"
 DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2.1.99"
 EXPLICIT_VR_BIG_ENDIAN = "1.2.840.10008.1.2.2"
 
-_TS = "1.2.840.10008.1.2."
+
+def _plain(uid: str, dcmtk_name: str, name: Optional[str], explicit_vr: bool = True,
+           little_endian: bool = True, deflated: bool = False) -> TransferSyntax:
+    # Pixel data not encapsulated.
+    return TransferSyntax(uid, name, explicit_vr, little_endian, False, deflated, dcmtk_name)
 
 
-def _enc(suffix: str, name: str) -> TransferSyntax:
+def _enc(uid: str, dcmtk_name: str, name: Optional[str] = None) -> TransferSyntax:
     # Encapsulated (compressed) pixel data, explicit VR little endian.
-    return TransferSyntax(_TS + suffix, name, True, True, True, False)
+    return TransferSyntax(uid, name, True, True, True, False, dcmtk_name)
 
 
-#: Every transfer syntax of the manual's ``--accept-all`` list, in its order.
-TRANSFER_SYNTAXES: Tuple[TransferSyntax, ...] = (
-    TransferSyntax(IMPLICIT_VR_LITTLE_ENDIAN, "LittleEndianImplicitTransferSyntax",
-                   False, True, False, False),
-    TransferSyntax(EXPLICIT_VR_LITTLE_ENDIAN, "LittleEndianExplicitTransferSyntax",
-                   True, True, False, False),
-    TransferSyntax(ENCAPSULATED_UNCOMPRESSED,
-                   "EncapsulatedUncompressedExplicitVRLittleEndianTr.S.",
-                   True, True, True, False),
-    TransferSyntax(DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN,
-                   "DeflatedExplicitVRLittleEndianTransferSyntax",
-                   True, True, False, True),
-    TransferSyntax(EXPLICIT_VR_BIG_ENDIAN, "BigEndianExplicitTransferSyntax",
-                   True, False, False, False),
-    _enc("4.50", "JPEGProcess1TransferSyntax"),
-    _enc("4.51", "JPEGProcess2_4TransferSyntax"),
-    _enc("4.70", "JPEGProcess14SV1TransferSyntax"),
-    _enc("4.80", "JPEGLSLosslessTransferSyntax"),
-    _enc("4.81", "JPEGLSLossyTransferSyntax"),
-    _enc("4.90", "JPEG2000LosslessOnlyTransferSyntax"),
-    _enc("4.91", "JPEG2000TransferSyntax"),
-    _enc("4.100", "MPEG2MainProfileAtMainLevelTransferSyntax"),
-    _enc("4.100.1", "FragmentableMPEG2MainProfile/MainLevelTransferSyntax"),
-    _enc("4.101", "MPEG2MainProfileAtHighLevelTransferSyntax"),
-    _enc("4.101.1", "FragmentableMPEG2MainProfil/tHighLevelTransferSyntax"),
-    _enc("4.102", "MPEG4HighProfileLevel4_1TransferSyntax"),
-    _enc("4.102.1", "FragmentableMPEG4HighProfileLevel4_1TransferSyntax"),
-    _enc("4.103", "MPEG4BDcompatibleHighProfileLevel4_1TransferSyntax"),
-    _enc("4.103.1", "FragmentableMPEG4BDcompatibleHighProfileLevel4_1T.S."),
-    _enc("4.104", "MPEG4HighProfileLevel4_2_For2DVideoTransferSyntax"),
-    _enc("4.104.1", "FragmentableMPEG4HighProfileLevel4_2_For2DVideoTr.S."),
-    _enc("4.105", "MPEG4HighProfileLevel4_2_For3DVideoTransferSyntax"),
-    _enc("4.105.1", "FragmentableMPEG4HighProfileLevel4_2_For3DVideoTr.S."),
-    _enc("4.106", "MPEG4StereoHighProfileLevel4_2TransferSyntax"),
-    _enc("4.106.1", "FragmentableMPEG4StereoHighProfileLevel4_2TransferS."),
-    _enc("4.107", "HEVCMainProfileLevel5_1TransferSyntax"),
-    _enc("4.108", "HEVCMain10ProfileLevel5_1TransferSyntax"),
-    _enc("4.110", "JPEGXLLosslesTransferSyntax"),
-    _enc("4.111", "JPEGXLJPEGRecompressionTransferSyntax"),
-    _enc("4.112", "JPEGXLTransferSyntax"),
-    _enc("4.201", "HighThroughputJPEG2000ImageCompressionLossless.Tr.S."),
-    _enc("4.202", "HighThroughputJPEG2000RPCLImageCompressionLoss.Tr.S."),
-    _enc("4.203", "HighThroughputJPEG2000ImageCompressionTransferSynta."),
-    _enc("5", "RLELosslessTransferSyntax"),
+#: Every transfer syntax fastscp knows by name, in the order of DCMTK's UID
+#: name map: the manual's ``--accept-all`` list (those with a ``name``, in
+#: the manual's order) and the other syntaxes DCMTK names.
+KNOWN_TRANSFER_SYNTAXES: Tuple[TransferSyntax, ...] = (
+    _plain(IMPLICIT_VR_LITTLE_ENDIAN, "LittleEndianImplicit", "LittleEndianImplicitTransferSyntax",
+           explicit_vr=False),
+    _plain(EXPLICIT_VR_LITTLE_ENDIAN, "LittleEndianExplicit", "LittleEndianExplicitTransferSyntax"),
+    _enc(ENCAPSULATED_UNCOMPRESSED, "EncapsulatedUncompressedLittleEndianExplicit",
+         "EncapsulatedUncompressedExplicitVRLittleEndianTr.S."),
+    _plain(DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN, "DeflatedLittleEndianExplicit",
+           "DeflatedExplicitVRLittleEndianTransferSyntax", deflated=True),
+    _plain(EXPLICIT_VR_BIG_ENDIAN, "BigEndianExplicit", "BigEndianExplicitTransferSyntax",
+           little_endian=False),
+    _enc("1.2.840.10008.1.2.4.50", "JPEGBaseline", "JPEGProcess1TransferSyntax"),
+    _enc("1.2.840.10008.1.2.4.51", "JPEGExtended:Process2+4", "JPEGProcess2_4TransferSyntax"),
+    _enc("1.2.840.10008.1.2.4.52", "JPEGExtended:Process3+5"),
+    _enc("1.2.840.10008.1.2.4.53", "JPEGSpectralSelection:Non-hierarchical:Process6+8"),
+    _enc("1.2.840.10008.1.2.4.54", "JPEGSpectralSelection:Non-hierarchical:Process7+9"),
+    _enc("1.2.840.10008.1.2.4.55", "JPEGFullProgression:Non-hierarchical:Process10+12"),
+    _enc("1.2.840.10008.1.2.4.56", "JPEGFullProgression:Non-hierarchical:Process11+13"),
+    _enc("1.2.840.10008.1.2.4.57", "JPEGLossless:Non-hierarchical:Process14"),
+    _enc("1.2.840.10008.1.2.4.58", "JPEGLossless:Non-hierarchical:Process15"),
+    _enc("1.2.840.10008.1.2.4.59", "JPEGExtended:Hierarchical:Process16+18"),
+    _enc("1.2.840.10008.1.2.4.60", "JPEGExtended:Hierarchical:Process17+19"),
+    _enc("1.2.840.10008.1.2.4.61", "JPEGSpectralSelection:Hierarchical:Process20+22"),
+    _enc("1.2.840.10008.1.2.4.62", "JPEGSpectralSelection:Hierarchical:Process21+23"),
+    _enc("1.2.840.10008.1.2.4.63", "JPEGFullProgression:Hierarchical:Process24+26"),
+    _enc("1.2.840.10008.1.2.4.64", "JPEGFullProgression:Hierarchical:Process25+27"),
+    _enc("1.2.840.10008.1.2.4.65", "JPEGLossless:Hierarchical:Process28"),
+    _enc("1.2.840.10008.1.2.4.66", "JPEGLossless:Hierarchical:Process29"),
+    _enc("1.2.840.10008.1.2.4.70", "JPEGLossless:Non-hierarchical-1stOrderPrediction",
+         "JPEGProcess14SV1TransferSyntax"),
+    _enc("1.2.840.10008.1.2.4.80", "JPEGLSLossless", "JPEGLSLosslessTransferSyntax"),
+    _enc("1.2.840.10008.1.2.4.81", "JPEGLSLossy", "JPEGLSLossyTransferSyntax"),
+    _enc("1.2.840.10008.1.2.4.90", "JPEG2000LosslessOnly", "JPEG2000LosslessOnlyTransferSyntax"),
+    _enc("1.2.840.10008.1.2.4.91", "JPEG2000", "JPEG2000TransferSyntax"),
+    _enc("1.2.840.10008.1.2.4.92", "JPEG2000MulticomponentLosslessOnly"),
+    _enc("1.2.840.10008.1.2.4.93", "JPEG2000Multicomponent"),
+    # JPIP: the pixel data is referenced, not in the data set
+    _plain("1.2.840.10008.1.2.4.94", "JPIPReferenced", None),
+    _plain("1.2.840.10008.1.2.4.95", "JPIPReferencedDeflate", None, deflated=True),
+    _enc("1.2.840.10008.1.2.4.100", "MPEG2MainProfile@MainLevel",
+         "MPEG2MainProfileAtMainLevelTransferSyntax"),
+    _enc("1.2.840.10008.1.2.4.100.1", "FragmentableMPEG2MainProfile@MainLevel",
+         "FragmentableMPEG2MainProfile/MainLevelTransferSyntax"),
+    _enc("1.2.840.10008.1.2.4.101", "MPEG2MainProfile@HighLevel",
+         "MPEG2MainProfileAtHighLevelTransferSyntax"),
+    _enc("1.2.840.10008.1.2.4.101.1", "FragmentableMPEG2MainProfile@HighLevel",
+         "FragmentableMPEG2MainProfil/tHighLevelTransferSyntax"),
+    _enc("1.2.840.10008.1.2.4.102", "MPEG4HighProfile/Level4.1",
+         "MPEG4HighProfileLevel4_1TransferSyntax"),
+    _enc("1.2.840.10008.1.2.4.102.1", "FragmentableMPEG4HighProfile/Level4.1",
+         "FragmentableMPEG4HighProfileLevel4_1TransferSyntax"),
+    _enc("1.2.840.10008.1.2.4.103", "MPEG4BDcompatibleHighProfile/Level4.1",
+         "MPEG4BDcompatibleHighProfileLevel4_1TransferSyntax"),
+    _enc("1.2.840.10008.1.2.4.103.1", "FragmentableMPEG4BDcompatibleHighProfile/Level4.1",
+         "FragmentableMPEG4BDcompatibleHighProfileLevel4_1T.S."),
+    _enc("1.2.840.10008.1.2.4.104", "MPEG4HighProfile/Level4.2For2DVideo",
+         "MPEG4HighProfileLevel4_2_For2DVideoTransferSyntax"),
+    _enc("1.2.840.10008.1.2.4.104.1", "FragmentableMPEG4HighProfile/Level4.2For2DVideo",
+         "FragmentableMPEG4HighProfileLevel4_2_For2DVideoTr.S."),
+    _enc("1.2.840.10008.1.2.4.105", "MPEG4HighProfile/Level4.2For3DVideo",
+         "MPEG4HighProfileLevel4_2_For3DVideoTransferSyntax"),
+    _enc("1.2.840.10008.1.2.4.105.1", "FragmentableMPEG4HighProfile/Level4.2For3DVideo",
+         "FragmentableMPEG4HighProfileLevel4_2_For3DVideoTr.S."),
+    _enc("1.2.840.10008.1.2.4.106", "MPEG4StereoHighProfile/Level4.2",
+         "MPEG4StereoHighProfileLevel4_2TransferSyntax"),
+    _enc("1.2.840.10008.1.2.4.106.1", "FragmentableMPEG4StereoHighProfile/Level4.2",
+         "FragmentableMPEG4StereoHighProfileLevel4_2TransferS."),
+    _enc("1.2.840.10008.1.2.4.107", "HEVCMainProfile/Level5.1", "HEVCMainProfileLevel5_1TransferSyntax"),
+    _enc("1.2.840.10008.1.2.4.108", "HEVCMain10Profile/Level5.1",
+         "HEVCMain10ProfileLevel5_1TransferSyntax"),
+    _enc("1.2.840.10008.1.2.4.110", "JPEGXLLossless", "JPEGXLLosslesTransferSyntax"),
+    _enc("1.2.840.10008.1.2.4.111", "JPEGXLJPEGRecompression", "JPEGXLJPEGRecompressionTransferSyntax"),
+    _enc("1.2.840.10008.1.2.4.112", "JPEGXL", "JPEGXLTransferSyntax"),
+    _enc("1.2.840.10008.1.2.4.201", "HighThroughputJPEG2000LosslessOnly",
+         "HighThroughputJPEG2000ImageCompressionLossless.Tr.S."),
+    _enc("1.2.840.10008.1.2.4.202", "HighThroughputJPEG2000withRPCLOptionsLosslessOnly",
+         "HighThroughputJPEG2000RPCLImageCompressionLoss.Tr.S."),
+    _enc("1.2.840.10008.1.2.4.203", "HighThroughputJPEG2000",
+         "HighThroughputJPEG2000ImageCompressionTransferSynta."),
+    _enc("1.2.840.10008.1.2.5", "RLELossless", "RLELosslessTransferSyntax"),
+    # GE's private syntax: implicit VR little endian, pixel data big endian
+    _plain("1.2.840.113619.5.2", "PrivateGELittleEndianImplicitWithBigEndianPixelData", None,
+           explicit_vr=False),
 )
 
-_TS_BY_UID: Dict[str, TransferSyntax] = {t.uid: t for t in TRANSFER_SYNTAXES}
+#: Every transfer syntax of the manual's ``--accept-all`` list, in its order.
+TRANSFER_SYNTAXES: Tuple[TransferSyntax, ...] = tuple(
+    t for t in KNOWN_TRANSFER_SYNTAXES if t.name is not None)
+
+_TS_BY_UID: Dict[str, TransferSyntax] = {t.uid: t for t in KNOWN_TRANSFER_SYNTAXES}
+_TS_BY_DCMTK_NAME: Dict[str, TransferSyntax] = {t.dcmtk_name: t for t in KNOWN_TRANSFER_SYNTAXES}
 
 #: The three syntaxes storescp accepts without ``--accept-all`` / ``--prefer-*``
 #: of a compressed syntax (manual, first list).
@@ -415,10 +484,25 @@ def transfer_syntax(uid: str) -> Optional[TransferSyntax]:
     return _TS_BY_UID.get(uid)
 
 
+def transfer_syntax_by_dcmtk_name(name: str) -> Optional[TransferSyntax]:
+    """The :class:`TransferSyntax` DCMTK calls *name* (``"JPEGBaseline"`` …), or ``None``."""
+    return _TS_BY_DCMTK_NAME.get(name)
+
+
+def is_standard_transfer_syntax(uid: str) -> bool:
+    """*uid* is one of the DICOM standard's transfer syntaxes, known here or
+    not (defined later): :data:`TRANSFER_SYNTAX_ROOT` or below it."""
+    return uid == TRANSFER_SYNTAX_ROOT or uid.startswith(TRANSFER_SYNTAX_ROOT + ".")
+
+
 # ---------------------------------------------------------------------------
 # Preference lists (spec 3.1).  The first entry of the list that the SCU
 # proposed anywhere in the presentation context wins.
 # ---------------------------------------------------------------------------
+
+
+def _by_names(*dcmtk_names: str) -> Tuple[str, ...]:
+    return tuple(_TS_BY_DCMTK_NAME[n].uid for n in dcmtk_names)
 
 
 def _explicit_local_first(byteorder: str) -> Tuple[str, str]:
@@ -432,37 +516,47 @@ _LE_FIRST = (EXPLICIT_VR_LITTLE_ENDIAN, EXPLICIT_VR_BIG_ENDIAN, IMPLICIT_VR_LITT
 _BE_FIRST = (EXPLICIT_VR_BIG_ENDIAN, EXPLICIT_VR_LITTLE_ENDIAN, IMPLICIT_VR_LITTLE_ENDIAN)
 
 # Options that prefer one (usually compressed) syntax, then ELE, EBE, ILE on
-# any host (spec 3.1).  Long option name -> TS UID suffix.
+# any host (spec 3.1).  Long option name -> DCMTK's name of the syntax.
 _SINGLE_PREFERENCE = (
-    ("prefer-lossless", "4.70"),        # +xs
-    ("prefer-jpeg8", "4.50"),           # +xy
-    ("prefer-jpeg12", "4.51"),          # +xx
-    ("prefer-j2k-lossless", "4.90"),    # +xv
-    ("prefer-j2k-lossy", "4.91"),       # +xw
-    ("prefer-jls-lossless", "4.80"),    # +xt
-    ("prefer-jls-lossy", "4.81"),       # +xu
-    ("prefer-mpeg2", "4.100"),          # +xm
-    ("prefer-mpeg2-high", "4.101"),     # +xh
-    ("prefer-mpeg4", "4.102"),          # +xn
-    ("prefer-mpeg4-bd", "4.103"),       # +xl
-    ("prefer-mpeg4-2-2d", "4.104"),     # +x2
-    ("prefer-mpeg4-2-3d", "4.105"),     # +x3
-    ("prefer-mpeg4-2-st", "4.106"),     # +xo
-    ("prefer-hevc", "4.107"),           # +x4
-    ("prefer-hevc10", "4.108"),         # +x5
-    ("prefer-rle", "5"),                # +xr
-    ("prefer-deflated", "1.99"),        # +xd
+    ("prefer-lossless", "JPEGLossless:Non-hierarchical-1stOrderPrediction"),   # +xs
+    ("prefer-jpeg8", "JPEGBaseline"),                                          # +xy
+    ("prefer-jpeg12", "JPEGExtended:Process2+4"),                              # +xx
+    ("prefer-j2k-lossless", "JPEG2000LosslessOnly"),                           # +xv
+    ("prefer-j2k-lossy", "JPEG2000"),                                          # +xw
+    ("prefer-jls-lossless", "JPEGLSLossless"),                                 # +xt
+    ("prefer-jls-lossy", "JPEGLSLossy"),                                       # +xu
+    ("prefer-mpeg2", "MPEG2MainProfile@MainLevel"),                            # +xm
+    ("prefer-mpeg2-high", "MPEG2MainProfile@HighLevel"),                       # +xh
+    ("prefer-mpeg4", "MPEG4HighProfile/Level4.1"),                             # +xn
+    ("prefer-mpeg4-bd", "MPEG4BDcompatibleHighProfile/Level4.1"),              # +xl
+    ("prefer-mpeg4-2-2d", "MPEG4HighProfile/Level4.2For2DVideo"),              # +x2
+    ("prefer-mpeg4-2-3d", "MPEG4HighProfile/Level4.2For3DVideo"),              # +x3
+    ("prefer-mpeg4-2-st", "MPEG4StereoHighProfile/Level4.2"),                  # +xo
+    ("prefer-hevc", "HEVCMainProfile/Level5.1"),                               # +x4
+    ("prefer-hevc10", "HEVCMain10Profile/Level5.1"),                           # +x5
+    ("prefer-rle", "RLELossless"),                                             # +xr
+    ("prefer-deflated", "DeflatedLittleEndianExplicit"),                       # +xd
 )
 
 # --accept-all (3.6.9): everything compressed/special first, then explicit
 # local byte order, explicit other byte order, implicit.
-_ACCEPT_ALL_HEAD = tuple(_TS + s for s in (
-    "4.91", "4.90", "4.51", "4.50", "4.70", "4.81", "4.80", "5",
-    "4.100", "4.100.1", "4.101", "4.101.1", "4.102", "4.102.1",
-    "4.103", "4.103.1", "4.104", "4.104.1", "4.105", "4.105.1",
-    "4.106", "4.106.1", "4.107", "4.108", "4.201", "4.202", "4.203",
-    "4.110", "4.111", "4.112", "1.99", "1.98",
-))
+_ACCEPT_ALL_HEAD = _by_names(
+    "JPEG2000", "JPEG2000LosslessOnly", "JPEGExtended:Process2+4", "JPEGBaseline",
+    "JPEGLossless:Non-hierarchical-1stOrderPrediction", "JPEGLSLossy", "JPEGLSLossless",
+    "RLELossless",
+    "MPEG2MainProfile@MainLevel", "FragmentableMPEG2MainProfile@MainLevel",
+    "MPEG2MainProfile@HighLevel", "FragmentableMPEG2MainProfile@HighLevel",
+    "MPEG4HighProfile/Level4.1", "FragmentableMPEG4HighProfile/Level4.1",
+    "MPEG4BDcompatibleHighProfile/Level4.1", "FragmentableMPEG4BDcompatibleHighProfile/Level4.1",
+    "MPEG4HighProfile/Level4.2For2DVideo", "FragmentableMPEG4HighProfile/Level4.2For2DVideo",
+    "MPEG4HighProfile/Level4.2For3DVideo", "FragmentableMPEG4HighProfile/Level4.2For3DVideo",
+    "MPEG4StereoHighProfile/Level4.2", "FragmentableMPEG4StereoHighProfile/Level4.2",
+    "HEVCMainProfile/Level5.1", "HEVCMain10Profile/Level5.1",
+    "HighThroughputJPEG2000LosslessOnly", "HighThroughputJPEG2000withRPCLOptionsLosslessOnly",
+    "HighThroughputJPEG2000",
+    "JPEGXLLossless", "JPEGXLJPEGRecompression", "JPEGXL",
+    "DeflatedLittleEndianExplicit", "EncapsulatedUncompressedLittleEndianExplicit",
+)
 
 
 def _build_preference_lists(byteorder: str) -> Dict[str, Tuple[str, ...]]:
@@ -472,8 +566,8 @@ def _build_preference_lists(byteorder: str) -> Dict[str, Tuple[str, ...]]:
         "prefer-little": _LE_FIRST,                              # +xe
         "prefer-big": _BE_FIRST,                                 # +xb
     }
-    for option, suffix in _SINGLE_PREFERENCE:
-        lists[option] = (_TS + suffix,) + _LE_FIRST
+    for option, dcmtk_name in _SINGLE_PREFERENCE:
+        lists[option] = _by_names(dcmtk_name) + _LE_FIRST
     lists["implicit"] = (IMPLICIT_VR_LITTLE_ENDIAN,)            # +xi
     lists["accept-all"] = _ACCEPT_ALL_HEAD + local + (IMPLICIT_VR_LITTLE_ENDIAN,)  # +xa
     return lists
