@@ -22,8 +22,8 @@ a CallbackSink).  Oracles:
   ValueError for bytes off the wire; buffer_updated's ValueError is for a
   caller's bad count, which this target never passes);
 * events are well formed (PDUReceived / CommandReceived / DatasetReceived
-  with fields of the right types, context ids, the data set bytes delivered
-  add up to the assembler's dataset_bytes, the sink never failed);
+  with fields of the right types, context ids, one sink call per data set
+  PDV the assembler counted (dataset_fragments), the sink never failed);
 * the events and the error (type and message) do not depend on how the
   stream is split: every input is run twice, once in the fuzzer-chosen
   pieces and once fed whole.
@@ -96,11 +96,12 @@ def _drain(reader, log, sink_data, sink):
             check(reader.pdata_allowed and 0 <= ctx <= 255, "dataset event %r" % (ev,))
             asm = reader.assembler
             check(asm.sink_error is None, "CallbackSink failed: %r" % (asm.sink_error,))
+            # one sink call per data set PDV, counted by the assembler
+            check(len(sink_data) == asm.dataset_fragments,
+                  "data set event after %d sink calls, assembler counted %d PDVs"
+                  % (len(sink_data), asm.dataset_fragments))
             got = b"".join(sink_data)
             sink_data.clear()
-            check(len(got) == asm.dataset_bytes,
-                  "data set event after %d bytes, assembler counted %d" % (len(got), asm.dataset_bytes))
-            check(not asm.expecting_dataset, "assembler still expects a data set after its end")
             log.append(("dataset", ctx, got, asm.dataset_fragments))
 
 

@@ -1,18 +1,19 @@
-"""Fuzz target: fastscp._pdv's PDVAssembler and the DIMSE command codec
-(decode_command, encode_command, COMMAND_VR: fastscp._dimse, or fastscp._pdv
-in the layout before that module was split out; CallbackSink likewise from
-fastscp._sink or fastscp._pdv).
+"""Fuzz target: fastscp._pdv's PDVAssembler, driven through its only entry,
+fastscp._pdu.PDUReader, and the DIMSE command codec (decode_command,
+encode_command, COMMAND_VR: fastscp._dimse, or fastscp._pdv in the layout
+before that module was split out; CallbackSink likewise from fastscp._sink
+or fastscp._pdv).
 
 Input layout:
 
   byte 0   mode (byte % 3):
            0  decode_command(bytes 1..), then the round trip below
-           1  a PDV sequence for PDVAssembler.add_pdv (format below)
+           1  a PDV sequence, sent in P-DATA-TF PDUs to a PDUReader (format below)
            2  encode_command on elements built from bytes 1.., then decode
 
 Oracles:
 
-* only fastscp.errors.ProtocolError may escape decode_command / add_pdv;
+* only fastscp.errors.ProtocolError may escape decode_command / next_event;
 * round trip (mode 0): the association answers with values taken from a
   decoded command (association.py: _respond(encode_command([...cmd[...]...]))),
   and encode_command's docstring promises int -> US/UL, str -> padded text.
@@ -22,23 +23,33 @@ Oracles:
   decode_command made of a non-ASCII byte may come back as "?": FINDINGS.md F1);
 * mode 2: decode_command(encode_command(elements)) gives every element back
   (text without its trailing padding, as decode_command documents);
-* mode 1: PDVAssembler against a small reference model written from its
+* mode 1: the events of PDUReader.next_event() (CommandReceived /
+  DatasetReceived), its ProtocolErrors and the bytes the sink receives
+  against a small reference model of the assembler written from its
   docstrings (command fragments collected per context up to command_cap,
   data set fragments only after expect_dataset, on that context, streamed to
-  the sink; message control header bits other than 0x01/0x02 refused).
+  the sink, one call and one dataset_fragments count per PDV; message control
+  header bits other than 0x01/0x02 refused), checked whenever next_event()
+  returns.
 
 PDV sequence format (mode 1), after byte 0:
-  byte 1   command_cap = 16 * (byte + 1)
+  byte 1   command_cap = 16 * (byte + 1) (PDUReader's command_cap)
   then records: [op] ...
     op & 0xC0 == 0xC0: control record, op & 3: 0 reset(), 1 expect_dataset on
                        context (next byte), 2/3 decode + expect as the
                        association would for the last command
     else: a PDV: context id = next byte, header = op & 0x3F (bits beyond 0x03
-          are invalid), length = next byte, then that many payload bytes
+          are invalid), length = next byte, then that many payload bytes;
+          op & 0xC0 == 0x40: the PDV goes into the same P-DATA-TF PDU as the
+          one before, else it starts a new PDU
+  A control record takes effect when the reader next stops (next_event()
+  returns an event, or None at the end of the PDU), as an association can
+  only act then: between PDUs at once, inside a PDU after the next event.
 """
 from __future__ import annotations
 
 import os
+import struct
 import sys
 
 import atheris
@@ -48,11 +59,14 @@ import fuzzutil  # noqa: E402
 from fuzzutil import Finding, check  # noqa: E402
 
 with atheris.instrument_imports(include=["fastscp"]):
+    import fastscp._pdu as _pdu
     import fastscp._pdv as _pdv
     from fastscp.errors import ProtocolError
     _dimse, _sink = fuzzutil.command_and_sink_modules()
 
 US, UL = 1, 2
+#: P-DATA-TF PDUs up to 1 MiB: larger than any input (fuzz/run.sh: -max_len=4096)
+MAX_PDATA = 1 << 20
 
 
 def _known_non_ascii(d):
@@ -198,86 +212,154 @@ def _event_tuple(ev):
     return ("dataset", ev.context_id)
 
 
-def assembler_sequence(body: bytes) -> None:
-    if not body:
-        return
-    cap = 16 * (body[0] + 1)
-    asm = _pdv.PDVAssembler(cap)
-    model = Model(cap)
-    got = []
-    sink = _sink.CallbackSink(got.append)
-    last_command = None
-    pos = 1
-    step = 0
+def _records(body: bytes):
+    """The records of a mode 1 input: ("pdv", ctx, header, payload, joins)
+    and ("control", what, ctx)."""
+    pos, out = 0, []
     while pos < len(body):
         op = body[pos]
         pos += 1
-        step += 1
         if op & 0xC0 == 0xC0:
-            what = op & 3
-            if what == 0:
-                asm.reset()
-                model.__init__(cap)
-                got.clear()
-            else:
-                if what == 1:
-                    if pos >= len(body):
-                        return
-                    ctx = body[pos]
-                    pos += 1
-                else:
-                    if last_command is None:
-                        continue
-                    try:
-                        cmd = _dimse.decode_command(last_command[2])
-                    except ProtocolError:
-                        continue
-                    if cmd.get(0x0800, 0x0101) == 0x0101:
-                        continue
-                    ctx = last_command[1]
-                asm.expect_dataset(ctx, sink)
-                model.sink, model.dataset_ctx = True, ctx
-                model.received = []
-                got.clear()
-                check(asm.expecting_dataset and asm.dataset_bytes == 0 and asm.dataset_fragments == 0,
-                      "expect_dataset did not reset the counters")
+            ctx = None
+            if op & 3 == 1:
+                if pos >= len(body):
+                    break
+                ctx = body[pos]
+                pos += 1
+            out.append(("control", op & 3, ctx))
             continue
         if pos + 2 > len(body):
-            return
+            break
         ctx, n = body[pos], body[pos + 1]
         pos += 2
-        payload = body[pos:pos + n]
+        out.append(("pdv", ctx, op & 0x3F, body[pos:pos + n], bool(op & 0x40)))
         pos += n
-        header = op & 0x3F
-        try:
-            want = model.add(ctx, header, payload)
-        except ProtocolError:
-            want = ProtocolError
-        try:
-            ev = _event_tuple(asm.add_pdv(ctx, header, payload))
-        except ProtocolError as exc:
-            check(want is ProtocolError,
-                  "step %d: add_pdv(%d, %#x, %d bytes) raised %r; the model expects %r"
-                  % (step, ctx, header, len(payload), exc, want))
-            return      # the association aborts here: nothing more is defined
-        check(want is not ProtocolError,
-              "step %d: add_pdv(%d, %#x, %d bytes) returned %r; the model expects ProtocolError"
-              % (step, ctx, header, len(payload), ev))
-        check(ev == want, "step %d: add_pdv returned %r, the model %r" % (step, ev, want))
-        check(asm.sink_error is None, "CallbackSink failed: %r" % (asm.sink_error,))
-        if ev is not None and ev[0] == "command":
-            last_command = ev
-        check(b"".join(got) == b"".join(model.received),
-              "step %d: the sink received %d bytes, the model %d"
-              % (step, len(b"".join(got)), len(b"".join(model.received))))
-        check(asm.expecting_dataset == model.sink, "step %d: expecting_dataset %r, model %r"
-              % (step, asm.expecting_dataset, model.sink))
-        if model.sink or (ev is not None and ev[0] == "dataset"):
-            check(asm.dataset_bytes == len(b"".join(model.received))
-                  and asm.dataset_fragments == len(model.received),
-                  "step %d: dataset_bytes %d / fragments %d, model %d / %d"
-                  % (step, asm.dataset_bytes, asm.dataset_fragments,
-                     len(b"".join(model.received)), len(model.received)))
+    return out
+
+
+def _pdata_pdu(pdvs) -> bytes:
+    items = b"".join(struct.pack(">I", len(payload) + 2) + bytes((ctx, header)) + payload
+                     for ctx, header, payload in pdvs)
+    return struct.pack(">BBI", 4, 0, len(items)) + items
+
+
+class AssemblerRun:
+    """Mode 1: P-DATA-TF PDUs through a PDUReader (the assembler's only
+    entry), next to the model; the association's actions (control records)
+    happen where an association can act: whenever next_event() returns."""
+
+    def __init__(self, cap: int):
+        self.cap = cap
+        self.reader = _pdu.PDUReader(MAX_PDATA, command_cap=cap)
+        self.reader.pdata_allowed = True
+        self.model = Model(cap)
+        self.got = []
+        self.sink = _sink.CallbackSink(self.got.append)
+        self.last_command = None
+
+    def control(self, what, ctx) -> None:
+        asm, model = self.reader.assembler, self.model
+        if what == 0:
+            asm.reset()
+            model.__init__(self.cap)
+            self.got.clear()
+            return
+        if what != 1:                   # as the association would, for the last command
+            if self.last_command is None:
+                return
+            try:
+                cmd = _dimse.decode_command(self.last_command[2])
+            except ProtocolError:
+                return
+            if cmd.get(0x0800, 0x0101) == 0x0101:
+                return
+            ctx = self.last_command[1]
+        asm.expect_dataset(ctx, self.sink)
+        model.sink, model.dataset_ctx = True, ctx
+        model.received = []
+        self.got.clear()
+        check(asm.dataset_fragments == 0 and asm.sink_error is None,
+              "expect_dataset did not reset the counters")
+
+    def model_walk(self, pdvs, k):
+        """What the next next_event() should give: the model walks the PDU's
+        PDVs from k to the first event or error (or the end: None)."""
+        while k < len(pdvs):
+            ctx, header, payload = pdvs[k]
+            k += 1
+            try:
+                ev = self.model.add(ctx, header, payload)
+            except ProtocolError:
+                return ProtocolError, k
+            if ev is not None:
+                return ev, k
+        return None, k
+
+    def pdu(self, step, pdvs, controls) -> bool:
+        """Feed one P-DATA-TF PDU and walk it; False once the association
+        would abort (nothing more is defined then)."""
+        reader, model = self.reader, self.model
+        reader.feed(_pdata_pdu(pdvs))
+        k = applied = 0
+        while True:
+            want, k = self.model_walk(pdvs, k)
+            where = "record %d, PDV %d of %d in the PDU" % (step, k, len(pdvs))
+            try:
+                ev = _event_tuple(reader.next_event())
+            except ProtocolError as exc:
+                check(want is ProtocolError, "%s: next_event() raised %r; the model expects %r"
+                      % (where, exc, want))
+                return False
+            check(want is not ProtocolError, "%s: next_event() returned %r; the model expects "
+                  "ProtocolError" % (where, ev))
+            check(ev == want, "%s: next_event() returned %r, the model %r" % (where, ev, want))
+            asm = reader.assembler
+            check(asm.sink_error is None, "CallbackSink failed: %r" % (asm.sink_error,))
+            check(b"".join(self.got) == b"".join(model.received),
+                  "%s: the sink received %d bytes, the model %d"
+                  % (where, len(b"".join(self.got)), len(b"".join(model.received))))
+            if model.sink or (ev is not None and ev[0] == "dataset"):
+                check(asm.dataset_fragments == len(self.got) == len(model.received),
+                      "%s: dataset_fragments %d, sink calls %d, model %d"
+                      % (where, asm.dataset_fragments, len(self.got), len(model.received)))
+            if ev is not None and ev[0] == "command":
+                self.last_command = ev
+            # the reader stopped: the actions after the PDVs walked so far are due
+            while applied < len(controls) and controls[applied][0] <= k:
+                self.control(*controls[applied][1])
+                applied += 1
+            if ev is None:
+                check(reader.buffered == 0, "%s: %d bytes left after the PDU" % (where, reader.buffered))
+                return True
+
+
+def assembler_sequence(body: bytes) -> None:
+    if not body:
+        return
+    run = AssemblerRun(16 * (body[0] + 1))
+    records = _records(body[1:])
+    i = 0
+    while i < len(records):
+        rec = records[i]
+        if rec[0] == "control":         # between PDUs: the reader is idle
+            run.control(*rec[1:])
+            i += 1
+            continue
+        # one PDU: this PDV, the following ones that join it, and the
+        # control records among and after them (each after so many PDVs)
+        pdvs, controls, step = [rec[1:4]], [], i
+        i += 1
+        while i < len(records):
+            rec = records[i]
+            if rec[0] == "control":
+                controls.append((len(pdvs), rec[1:]))
+            elif rec[4]:
+                pdvs.append(rec[1:4])
+            else:
+                break
+            i += 1
+        if not run.pdu(step, pdvs, controls):
+            return
 
 
 def TestOneInput(data: bytes) -> None:

@@ -197,6 +197,11 @@ def pdv_corpus():
     seq2 = (bytes((3,)) + pdv(1, 1, echo) + pdv(1, 1, echo) + pdv(3, 2, echo) + b"\xC0"
             + b"\xC1\x05" + pdv(0, 5, ds[:30]) + pdv(4, 5, b"") + pdv(2, 5, ds[30:31]))
     out("pdv", "assembler-mixed", b"\x01" + seq2, written)
+    # the same store in one P-DATA-TF PDU (0x40: the PDV joins the PDU before),
+    # the data set expected right after the command's event, inside the PDU
+    seq3 = (bytes((15,)) + pdv(1, 3, store[:40]) + pdv(0x43, 3, store[40:]) + b"\xC2"
+            + pdv(0x40, 3, ds[:200]) + pdv(0x42, 3, ds[200:255]) + pdv(3, 3, echo))
+    out("pdv", "assembler-one-pdu", b"\x01" + seq3, written)
 
     def el(sel, hi, kind, value):
         return bytes((sel, hi, kind, len(value))) + value

@@ -115,6 +115,16 @@ def test_command_set_cap():
             c.feed(dn.pdata(1, b"\0" * 10000, command=True, last=False))
 
 
+def test_command_cap_is_the_readers():
+    reader = _pdu.PDUReader(16384, command_cap=100)
+    reader.pdata_allowed = True
+    reader.feed(dn.pdata(1, b"\0" * 100, command=True, last=False))
+    assert reader.next_event() is None
+    reader.feed(dn.pdata(1, b"\0", command=True))
+    with pytest.raises(ProtocolError, match="command set larger than 100 bytes"):
+        reader.next_event()
+
+
 def test_data_on_other_context_is_refused():
     c = Collect()
     c.feed(dn.pdata(1, dn.store_rq(dn.CT_IMAGE, "1.2"), command=True))

@@ -27,7 +27,11 @@ class PDUReader:
     pdata_allowed: bool
     #: complete PDUs processed so far
     pdus_completed: int
-    def __init__(self, max_pdata_length: int, max_other_length: int = ...) -> None: ...
+    def __init__(self, max_pdata_length: int, max_other_length: int = ...,
+                 command_cap: int = ...) -> None:
+        """P-DATA-TF PDUs up to ``max_pdata_length`` bytes (what we announced),
+        other PDUs up to ``max_other_length``; command sets up to
+        ``command_cap`` bytes (``fastscp._pdv.DEFAULT_COMMAND_CAP``)."""
     @property
     def max_pdata_length(self) -> int: ...
     @property

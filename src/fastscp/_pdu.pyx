@@ -21,6 +21,7 @@ from libc.string cimport memmove
 
 from fastscp._pdv cimport PDVAssembler
 from fastscp._pdv import CommandReceived, DatasetReceived   # the other two events (re-exported)
+from fastscp._pdv import DEFAULT_COMMAND_CAP
 from fastscp.errors import ProtocolError
 from fastscp.pdu_records import (
     AssociateRequest, PresentationContextProposal, UserInformation,
@@ -79,7 +80,8 @@ cdef class PDUReader:
     #: complete PDUs processed so far (a transport's progress mark)
     cdef readonly unsigned long long pdus_completed
 
-    def __cinit__(self, uint32_t max_pdata_length, uint32_t max_other_length=MAX_ASSOCIATION_PDU):
+    def __cinit__(self, uint32_t max_pdata_length, uint32_t max_other_length=MAX_ASSOCIATION_PDU,
+                  Py_ssize_t command_cap=DEFAULT_COMMAND_CAP):
         self._max_pdata = max_pdata_length
         self._max_other = max_other_length
         self._cap = max(MIN_CAPACITY, 2 * (<Py_ssize_t>max_pdata_length + 6))
@@ -88,7 +90,7 @@ cdef class PDUReader:
             raise MemoryError()
         self._start = self._end = self._need = 0
         self._in_pdata = False
-        self.assembler = PDVAssembler()
+        self.assembler = PDVAssembler(command_cap)
         self.pdata_allowed = False
         self.pdus_completed = 0
 

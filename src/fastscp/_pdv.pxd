@@ -18,7 +18,6 @@ cdef class PDVAssembler:
     cdef DatasetSink _sink           # where data set fragments go, None = not expected
     cdef int _dataset_ctx            # context id the data set must arrive on
     cdef public object sink_error    # first exception raised by the sink (then drained)
-    cdef public unsigned long long dataset_bytes   # data set bytes seen for the current message
     cdef public unsigned long dataset_fragments    # data set PDVs seen for the current message
 
     # Returns None, a CommandReceived or a DatasetReceived

@@ -1,5 +1,5 @@
 """Typed interface of the compiled PDV reassembler (fastscp._pdv)."""
-from typing import Optional, Union, final
+from typing import Optional, final
 
 from fastscp._sink import DatasetSink
 
@@ -23,13 +23,12 @@ class DatasetReceived:
     def __init__(self, context_id: int) -> None: ...
 
 class PDVAssembler:
+    """Made by `fastscp._pdu.PDUReader` (its ``assembler``), which feeds it the PDVs."""
+    #: first exception the sink raised for the current data set (the rest was drained)
     sink_error: Optional[BaseException]
-    dataset_bytes: int
+    #: data set PDVs seen for the current message
     dataset_fragments: int
     def __init__(self, command_cap: int = ...) -> None: ...
     def expect_dataset(self, context_id: int, sink: DatasetSink) -> None: ...
-    @property
-    def expecting_dataset(self) -> bool: ...
     def reset(self) -> None: ...
-    def add_pdv(self, context_id: int, header: int, data: bytes) -> Optional[Union[CommandReceived, DatasetReceived]]: ...
 

@@ -59,7 +59,6 @@ cdef class PDVAssembler:
         self._sink = None
         self._dataset_ctx = -1
         self.sink_error = None
-        self.dataset_bytes = 0
         self.dataset_fragments = 0
 
     def expect_dataset(self, int context_id, DatasetSink sink not None):
@@ -67,12 +66,7 @@ cdef class PDVAssembler:
         self._sink = sink
         self._dataset_ctx = context_id
         self.sink_error = None
-        self.dataset_bytes = 0
         self.dataset_fragments = 0
-
-    @property
-    def expecting_dataset(self):
-        return self._sink is not None
 
     def reset(self):
         """Forget any partial command and the data set sink."""
@@ -80,12 +74,6 @@ cdef class PDVAssembler:
         self._command_ctx = -1
         self._sink = None
         self._dataset_ctx = -1
-
-    def add_pdv(self, int context_id, int header, data):
-        """Python-level entry for tests: add one PDV's payload."""
-        cdef const unsigned char[::1] view = data
-        cdef const unsigned char* p = &view[0] if view.shape[0] else <const unsigned char*>b""
-        return self.add(context_id, header, p, view.shape[0])
 
     cdef object add(self, int ctx, int header, const unsigned char* data, Py_ssize_t n):
         cdef CommandReceived command
@@ -117,7 +105,6 @@ cdef class PDVAssembler:
         if ctx != self._dataset_ctx:
             raise ProtocolError(
                 "data set fragment on presentation context %d, expected %d" % (ctx, self._dataset_ctx))
-        self.dataset_bytes += n
         self.dataset_fragments += 1
         if self.sink_error is None:
             try:
