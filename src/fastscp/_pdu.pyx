@@ -379,10 +379,6 @@ def encode_associate_rj(int result, int source, int reason):
     return _pdu(0x03, bytes((0, result, source, reason)))
 
 
-def encode_release_rq():
-    return _pdu(0x05, b"\x00\x00\x00\x00")
-
-
 def encode_release_rp():
     return _pdu(0x06, b"\x00\x00\x00\x00")
 

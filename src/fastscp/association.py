@@ -18,7 +18,7 @@ A-ASSOCIATE-RQ or A-RELEASE-RQ as soon as it has it.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple, Union
 
 from fastscp import pdu_records
 from fastscp._pdu import (
@@ -91,10 +91,10 @@ class Association:
         self.info: Optional[AssociationInfo] = None
         self.peer_max_pdu = 0
         #: accepted presentation contexts: id -> (abstract syntax, transfer syntax)
-        self.contexts: Dict[int, tuple] = {}
+        self.contexts: Dict[int, Tuple[str, str]] = {}
         self._out: List[bytes] = []
         self._store: Optional[PendingStoreHandle] = None
-        self._store_command: Optional[dict] = None
+        self._store_command: Optional[Dict[int, Any]] = None
         #: how the association ended: "released", "aborted", "rejected", or None
         self.outcome: Optional[str] = None
         #: work to run once the queued bytes were sent (-xcr, end of study):
@@ -300,6 +300,7 @@ class Association:
             self._to_sta1()
         elif state == STA2:
             if pdu_type == pdu_records.A_ASSOCIATE_RQ:            # Evt6: AE-6
+                assert payload is not None      # the reader gives every non-P-DATA PDU's body
                 self._on_associate_rq(payload)
             else:                                          # AA-1
                 log.error("Receiving Association failed: unexpected %s before A-ASSOCIATE-RQ",
@@ -397,7 +398,7 @@ class Association:
                 name = None
         return name or self.peer_address
 
-    def _reject(self, rsn: tuple) -> None:
+    def _reject(self, rsn: Tuple[int, int, int]) -> None:
         self.outcome = "rejected"
         self._send(encode_associate_rj(*rsn))
         self._enter_sta13()
@@ -429,6 +430,7 @@ class Association:
                 return self._dimse_abort("Command Parse Failed: C-STORE-RQ lacks a required element")
             log.info("Received Store Request (MsgID %s, %s)", cmd[MESSAGE_ID], log_abbreviation(sop_class))
             self._store_command = cmd
+            assert self.info is not None        # commands come only in Sta6
             self._store = self.service.begin_store(self.info, self.contexts[ctx][1], sop_class, sop_instance)
             self.reader.assembler.expect_dataset(ctx, self._store.sink)
             self._seen_pdvs = 0
@@ -447,6 +449,7 @@ class Association:
 
     def _finish_store(self, ctx: int) -> None:
         store, cmd = self._store, self._store_command
+        assert store is not None and cmd is not None
         self._store = self._store_command = None
         status = store.finish(self.reader.assembler.sink_error)
         self._respond(ctx, [(AFFECTED_SOP_CLASS, cmd[AFFECTED_SOP_CLASS]),
@@ -459,7 +462,7 @@ class Association:
         if self.config.sleep_after > 0:
             self._pause(self.config.sleep_after)
 
-    def _respond(self, ctx: int, elements: list) -> None:
+    def _respond(self, ctx: int, elements: List[Tuple[int, Any]]) -> None:
         self._send(encode_pdata(ctx, encode_command(elements), True, self.peer_max_pdu))
 
     def _dimse_abort(self, message: str) -> None:
@@ -471,7 +474,7 @@ class Association:
     def _send(self, data: bytes) -> None:
         self._out.append(data)
 
-    def _abort(self, source_reason: tuple) -> None:
+    def _abort(self, source_reason: Tuple[int, int]) -> None:
         self._send(encode_abort(*source_reason))
         self._enter_sta13()
 
@@ -500,7 +503,7 @@ class Association:
                 self.service.association_ended(self.info, outcome)
 
 
-def _command_uid(cmd: dict, tag: int, name: str):
+def _command_uid(cmd: Dict[int, Any], tag: int, name: str) -> Any:
     """A UID of the command as dcmdata reads it: white space removed anywhere
     (storescp then names the file, checks and answers with the clean value)."""
     value = cmd.get(tag)

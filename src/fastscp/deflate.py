@@ -27,7 +27,7 @@ import os
 import struct
 import tempfile
 import zlib
-from typing import Optional
+from typing import Any, Optional
 
 from fastscp._sink import CallbackSink
 from fastscp._writer import DatasetWriter
@@ -56,7 +56,8 @@ class _Feeder:
 
     __slots__ = ("writer", "inflater", "received", "inflated", "max_size", "max_ratio")
 
-    def __init__(self, writer: DatasetWriter, inflater, max_size: int, max_ratio: int) -> None:
+    def __init__(self, writer: DatasetWriter, inflater: "Optional[zlib._Decompress]", max_size: int,
+                 max_ratio: int) -> None:
         self.writer = writer
         self.inflater = inflater
         self.received = 0
@@ -105,7 +106,7 @@ class DeflatedWriter(CallbackSink):
                  output_transfer_syntax: Optional[str] = None,
                  temp_dir: Optional[str] = None, compression_level: int = COMPRESSION_LEVEL,
                  max_inflated_size: int = MAX_INFLATED_SIZE, max_inflation_ratio: int = MAX_INFLATION_RATIO,
-                 **writer_options):
+                 **writer_options: Any) -> None:
         out_ts = output_transfer_syntax or transfer_syntax
         self.inflating = transfer_syntax == DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN
         self.deflating = out_ts == DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN
@@ -165,6 +166,7 @@ class DeflatedWriter(CallbackSink):
     def _deflate_file(self) -> int:
         """Copy the preamble and file meta from the plain file, deflate the rest."""
         src = self._plain
+        assert src is not None          # only called when deflating
         src.seek(0)
         head = src.read(144)
         written = 0

@@ -6,9 +6,8 @@ storage service calls it for every C-STORE.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Optional
+from typing import TYPE_CHECKING, Any, Dict, Optional, Union
 
-from fastscp._sink import DatasetSink
 from fastscp._writer import DatasetWriter
 from fastscp.config import (
     IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME, IMPLEMENTATION_VERSION_NAME_BP,
@@ -16,6 +15,12 @@ from fastscp.config import (
 )
 from fastscp.uids import DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN
 
+
+if TYPE_CHECKING:
+    from fastscp.deflate import DeflatedWriter
+
+#: what make_writer returns: a sink with finish() (a WriteResult) and close()
+Writer = Union[DatasetWriter, "DeflatedWriter"]
 
 def writer_options(config: ServerConfig) -> Dict[str, Any]:
     """Keyword arguments of `DatasetWriter` for the output options of ``config``
@@ -42,7 +47,7 @@ def stored_transfer_syntax(config: ServerConfig, received: str, convert: bool = 
 
 def make_writer(config: ServerConfig, fd: int, transfer_syntax: str, *, calling_ae_title: str,
                 command_sop_class_uid: str, command_sop_instance_uid: str,
-                temp_dir: Optional[str], convert: bool = True) -> DatasetSink:
+                temp_dir: Optional[str], convert: bool = True) -> "Writer":
     """The sink that writes one received data set (``transfer_syntax`` as
     negotiated) to ``fd`` as the output options of ``config`` say.
     ``convert=False`` (--ignore: parsed, never stored) keeps the received

@@ -223,7 +223,7 @@ class Profile:
 
 
 def _numbered(section: Section, prefix: str) -> List[Entry]:
-    out = []
+    out: List[Entry] = []
     n = 1
     while True:
         entry = section.entries.get("%s%d" % (prefix, n))

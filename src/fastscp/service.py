@@ -16,7 +16,7 @@ from fastscp import status as st
 from fastscp._sink import DatasetSink, DiscardSink
 from fastscp.config import ServerConfig
 from fastscp.errors import DatasetError, OutputError
-from fastscp.output import make_writer, stored_transfer_syntax
+from fastscp.output import Writer, make_writer, stored_transfer_syntax
 from fastscp.placement import Study
 from fastscp.records import (
     AssociationInfo, Hooks, StoredHook, StoredObject, StoreRequest, StoreRequestHook, call_hook,
@@ -51,6 +51,8 @@ class PendingStore:
         self.fd = -1
         #: where the data set goes (replaced below unless nothing is to be written)
         self.sink: DatasetSink = DiscardSink()
+        #: the writer behind `sink`, once made
+        self.writer: Optional[Writer] = None
         #: why no writer could be made (file system error, or a writer that
         #: refuses this transfer syntax or configuration)
         self.open_error: Optional[Exception] = None
@@ -74,7 +76,7 @@ class PendingStore:
                 self.fd = os.open(os.devnull, os.O_WRONLY | getattr(os, "O_CLOEXEC", 0))
             else:
                 self.fd, self.temp_path = storage.open_temp(self.directory)
-            self.sink = make_writer(
+            self.sink = self.writer = make_writer(
                 service.config, self.fd, transfer_syntax,
                 calling_ae_title=info.calling_ae_title,
                 command_sop_class_uid=sop_class_uid,
@@ -203,7 +205,8 @@ class PendingStore:
         try:
             if sink_error is not None:
                 raise sink_error
-            result = self.sink.finish()
+            assert self.writer is not None     # open_error is set otherwise
+            result = self.writer.finish()
             self._close()
             # +B: no consistency check at all (storescp)
             status = st.SUCCESS if bit_preserving else self._check(result)
@@ -252,7 +255,8 @@ class PendingStore:
         try:
             if sink_error is not None:
                 raise sink_error
-            self.sink.finish()
+            assert self.writer is not None
+            self.writer.finish()
         except DatasetError as exc:
             log.error("cannot parse DICOM data set (--ignore): %s", exc)
             return st.CANNOT_UNDERSTAND
