@@ -59,7 +59,6 @@ with atheris.instrument_imports(include=["fastscp"]):
     import fastscp._writer as W
     import fastscp.deflate as deflate
     from fastscp.errors import DatasetError, OutputError
-    from fastscp.write_result import WriteResult
 
 IMPLICIT = "1.2.840.10008.1.2"
 EXPLICIT = "1.2.840.10008.1.2.1"
@@ -126,7 +125,7 @@ def run_writer(fd, ds, in_ts, kw, seed):
 
 
 def check_file(out, res, kw, what):
-    check(type(res) is WriteResult, "%s: finish() returned %r" % (what, res))
+    check(type(res) is W.WriteResult, "%s: finish() returned %r" % (what, res))
     check(res.bytes_written == len(out), "%s: bytes_written %d, file has %d bytes"
           % (what, res.bytes_written, len(out)))
     if kw.get("write_file_meta", True):

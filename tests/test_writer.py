@@ -9,7 +9,6 @@ from (0002,0012)/(0002,0013)).
 """
 from __future__ import annotations
 
-import dataclasses
 import glob
 import logging
 import os
@@ -28,7 +27,6 @@ import pytest
 import fastscp._sink as S  # noqa: E402
 import fastscp._writer as W  # noqa: E402
 from fastscp.errors import DatasetError, OutputError  # noqa: E402
-from fastscp.write_result import WriteResult  # noqa: E402
 
 from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
 
@@ -78,7 +76,7 @@ def split_file(data):
 def without_instance_uid(res):
     """A finish() result without the SOP Instance UID, which a data set
     lacking one gets anew (made up) at every run."""
-    return dataclasses.replace(res, sop_instance_uid=None)
+    return res.replace(sop_instance_uid=None)
 
 
 def run_writer(ds, ts, chunks=None, seed=None, tmp=None, **kw):
@@ -496,12 +494,15 @@ def test_picked_attributes():
           + e.el(0x00080060, "CS", "MR") + e.seq(0x00081110, [e.item(e.el(0x00080016, "UI", "9.9"))])
           + e.el(0x00100010, "PN", "Doe^John ") + e.el(0x0020000D, "UI", "1.2.3.4\0"))
     out, res = run_writer(ds, EXPLICIT)
-    assert res == WriteResult(sop_class_uid=CT, sop_instance_uid="1.2.3", study_instance_uid="1.2.3.4",
+    assert res == W.WriteResult(sop_class_uid=CT, sop_instance_uid="1.2.3", study_instance_uid="1.2.3.4",
                               modality="MR", specific_character_set="ISO_IR 100", patient_name=b"Doe^John ",
                               sop_class_uid_anywhere=True, sop_instance_uid_anywhere=True,
                               bytes_written=len(out), elements_discarded=False)
-    with pytest.raises(dataclasses.FrozenInstanceError):
+    with pytest.raises(AttributeError):
         res.bytes_written = 0
+    assert res.replace(modality="CT") != res and res.replace(modality="CT").modality == "CT"
+    assert hash(res) == hash(res.replace()) and res.replace() == res
+    assert repr(res).startswith("WriteResult(bytes_written=%d, elements_discarded=False, " % len(out))
     nested = e.seq(0x00081110, [e.item(e.el(0x00080018, "UI", "9.9"))])
     out, res = run_writer(nested, EXPLICIT)
     assert res.sop_instance_uid is None and res.sop_instance_uid_anywhere

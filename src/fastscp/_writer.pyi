@@ -1,5 +1,5 @@
 """Typed stub of the compiled dataset stream writer (fastscp._writer)."""
-from typing import Optional
+from typing import Any, Dict, Optional, final
 
 import sys
 
@@ -9,7 +9,52 @@ else:
     from typing_extensions import Buffer
 
 from fastscp._sink import DatasetSink
-from fastscp.write_result import WriteResult
+
+@final
+class WriteResult:
+    """What a writer's ``finish()`` reports (``DatasetWriter``; ``DeflatedWriter``
+    with the deflated file's size): immutable, compared by value."""
+
+    def __init__(self, *, bytes_written: int, elements_discarded: bool,
+                 sop_class_uid_anywhere: bool, sop_instance_uid_anywhere: bool,
+                 sop_class_uid: Optional[str] = None, sop_instance_uid: Optional[str] = None,
+                 study_instance_uid: Optional[str] = None, modality: Optional[str] = None,
+                 specific_character_set: Optional[str] = None,
+                 patient_name: Optional[bytes] = None) -> None: ...
+    @property
+    def bytes_written(self) -> int:
+        """Size of the file written (file meta included)."""
+    @property
+    def elements_discarded(self) -> bool:
+        """Received data was dropped or emptied to store the rest (a data set
+        cut inside an element, a repeated element): the status is 0xB006."""
+    @property
+    def sop_class_uid_anywhere(self) -> bool:
+        """A (0008,0016) of a string VR was seen at any depth."""
+    @property
+    def sop_instance_uid_anywhere(self) -> bool:
+        """A (0008,0018) of a string VR was seen at any depth."""
+    @property
+    def sop_class_uid(self) -> Optional[str]:
+        """The picked-out UIDs as written (white space removed, trailing NULs
+        stripped); None when absent, and always with bit preserving writing."""
+    @property
+    def sop_instance_uid(self) -> Optional[str]: ...
+    @property
+    def study_instance_uid(self) -> Optional[str]: ...
+    @property
+    def modality(self) -> Optional[str]:
+        """Text without trailing NULs and spaces."""
+    @property
+    def specific_character_set(self) -> Optional[str]: ...
+    @property
+    def patient_name(self) -> Optional[bytes]:
+        """(0010,0010) as received."""
+    def as_dict(self) -> Dict[str, Any]: ...
+    def replace(self, **changes: Any) -> "WriteResult":
+        """A copy with the given fields changed."""
+    def __eq__(self, other: object) -> bool: ...
+    def __hash__(self) -> int: ...
 
 class DatasetWriter(DatasetSink):
     """Streams one received data set into a DICOM file on ``fd``, as DCMTK storescp writes it.

@@ -150,6 +150,7 @@ Known deviations (bounded memory makes them impossible or they are rare):
     longer); the file is a multiple of ``f`` bytes all the same.
 """
 
+cimport cython
 from libc.stdint cimport uint8_t, uint16_t, uint32_t, int32_t, int64_t, uint64_t
 from libc.string cimport memcpy, memset
 from libc.stdlib cimport malloc, free
@@ -162,11 +163,10 @@ import os
 import uuid
 
 from fastscp.errors import DatasetError, OutputError
-from fastscp.write_result import WriteResult
 from fastscp import uids
 from fastscp import _dictionary
 
-__all__ = ["DatasetWriter"]
+__all__ = ["DatasetWriter", "WriteResult"]
 
 # ---------------------------------------------------------------- constants
 DEF OBUF_SIZE = 262144          # output buffer
@@ -176,6 +176,13 @@ DEF MAX_FRAMES = 130            # dataset + 64 levels of sequence/item
 DEF PICK_CAP = 1024
 DEF NPICK = 10         # 6 top-level attributes, first SOP class/instance UID at any depth, private creator, US value
 DEF MAX_CREATORS = 256  # private creators remembered (implicit VR), all open items together
+# the six top-level attributes (PICK_TAGS order), reported by finish()
+DEF PICK_CHARSET = 0
+DEF PICK_CLASS = 1
+DEF PICK_INSTANCE = 2
+DEF PICK_MODALITY = 3
+DEF PICK_PATIENT = 4
+DEF PICK_STUDY = 5
 DEF PICK_CREATOR = 8
 DEF PICK_US = 9         # PixelRepresentation / WaveformBitsAllocated of the current item
 
@@ -217,9 +224,6 @@ cdef int64_t NO_LIMIT = 0x7FFFFFFFFFFFFFFF
 
 cdef uint32_t[NPICK] PICK_TAGS
 PICK_TAGS[:] = [0x00080005, 0x00080016, 0x00080018, 0x00080060, 0x00100010, 0x0020000D, 0, 0, 0, 0]
-#: the WriteResult fields of the six top-level attributes, in PICK_TAGS order
-PICK_NAMES = ("specific_character_set", "sop_class_uid", "sop_instance_uid", "modality",
-              "patient_name", "study_instance_uid")
 cdef uint32_t TAG_PIXEL_REPRESENTATION = 0x00280103
 cdef uint32_t TAG_WAVEFORM_BITS = 0x54001004
 
@@ -561,12 +565,18 @@ def _readable(str ts):
     return True
 
 
+#: (implicit VR, big endian) of the uncompressed syntaxes, from the table in `fastscp.uids`
+_UNCOMPRESSED_ENCODING = {
+    uid: (not uids.transfer_syntax(uid).explicit_vr, not uids.transfer_syntax(uid).little_endian)
+    for uid in uids.UNCOMPRESSED_TRANSFER_SYNTAXES}
+
+
 def _encoding(str ts, bint bit_preserving):
     """(implicit VR, big endian) of the data set encoding of a transfer syntax
     the stream writer reads or writes (the facts: `fastscp.uids`)."""
-    if ts in uids.UNCOMPRESSED_TRANSFER_SYNTAXES:
-        facts = uids.transfer_syntax(ts)
-        return not facts.explicit_vr, not facts.little_endian
+    encoding = _UNCOMPRESSED_ENCODING.get(ts)
+    if encoding is not None:
+        return encoding
     if ts == uids.DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN:
         if not bit_preserving:
             raise NotImplementedError(
@@ -577,6 +587,75 @@ def _encoding(str ts, bint bit_preserving):
         # explicit VR little endian with encapsulated pixel data
         return False, False
     raise NotImplementedError(f"transfer syntax {ts!r} is not supported by the stream writer")
+
+
+# ---------------------------------------------------------------- the result
+@cython.final
+cdef class WriteResult:
+    """What a writer's ``finish()`` reports: the file written and the
+    attributes picked out of its data set.
+
+    One definition for both writers: `DatasetWriter.finish()` makes it,
+    `fastscp.deflate.DeflatedWriter.finish()` returns it with the deflated
+    file's size (`replace`).  Immutable; compared by value.  The picked-out
+    values are those of the first element of each tag in stream order (see
+    the module doc), None when the data set has none (always with bit
+    preserving writing, which parses nothing out).
+    """
+    #: size of the file written (file meta included)
+    cdef readonly int64_t bytes_written
+    #: received data was dropped or emptied to store the rest (a data set cut
+    #: inside an element, a repeated element): the status is 0xB006
+    cdef readonly bint elements_discarded
+    #: a (0008,0016) / (0008,0018) of a string VR was seen at any depth
+    cdef readonly bint sop_class_uid_anywhere, sop_instance_uid_anywhere
+    #: UIDs as written (white space removed, trailing NULs stripped); text
+    #: without trailing NULs and spaces; the patient name as received
+    cdef readonly str sop_class_uid, sop_instance_uid, study_instance_uid
+    cdef readonly str modality, specific_character_set
+    cdef readonly bytes patient_name
+
+    def __init__(self, *, int64_t bytes_written, bint elements_discarded,
+                 bint sop_class_uid_anywhere, bint sop_instance_uid_anywhere,
+                 str sop_class_uid=None, str sop_instance_uid=None, str study_instance_uid=None,
+                 str modality=None, str specific_character_set=None, bytes patient_name=None):
+        self.bytes_written = bytes_written
+        self.elements_discarded = elements_discarded
+        self.sop_class_uid_anywhere = sop_class_uid_anywhere
+        self.sop_instance_uid_anywhere = sop_instance_uid_anywhere
+        self.sop_class_uid = sop_class_uid
+        self.sop_instance_uid = sop_instance_uid
+        self.study_instance_uid = study_instance_uid
+        self.modality = modality
+        self.specific_character_set = specific_character_set
+        self.patient_name = patient_name
+
+    def as_dict(self):
+        """The fields by name."""
+        return {name: getattr(self, name) for name in RESULT_FIELDS}
+
+    def replace(self, **changes):
+        """A copy with the given fields changed."""
+        fields = self.as_dict()
+        fields.update(changes)
+        return WriteResult(**fields)
+
+    def __eq__(self, other):
+        if type(other) is not WriteResult:
+            return NotImplemented
+        return self.as_dict() == (<WriteResult>other).as_dict()
+
+    def __hash__(self):
+        return hash(tuple(self.as_dict().values()))
+
+    def __repr__(self):
+        return "WriteResult(%s)" % ", ".join("%s=%r" % item for item in self.as_dict().items())
+
+
+#: the fields of a WriteResult, in the order of its constructor
+RESULT_FIELDS = ("bytes_written", "elements_discarded", "sop_class_uid_anywhere",
+                 "sop_instance_uid_anywhere", "sop_class_uid", "sop_instance_uid",
+                 "study_instance_uid", "modality", "specific_character_set", "patient_name")
 
 
 # ---------------------------------------------------------------- the writer
@@ -1658,6 +1737,7 @@ cdef class DatasetWriter(DatasetSink):
     # ------------------------------------------------------------ end
     def finish(self):
         """Complete the file; return a `WriteResult` (size, picked-out attributes: see module doc)."""
+        cdef WriteResult result
         if self.failed:
             raise DatasetError("the data set writer failed earlier")
         if self.finished:
@@ -1686,26 +1766,27 @@ cdef class DatasetWriter(DatasetSink):
             self.failed = True
             raise
         self.finished = True
-        picked = {}
+        result = WriteResult.__new__(WriteResult)
+        result.bytes_written = self.meta_len + self.out_pos()
+        # received data was dropped or emptied (status 0xB006)
+        result.elements_discarded = self.discarded
+        result.sop_class_uid_anywhere = self.class_anywhere
+        result.sop_instance_uid_anywhere = self.instance_anywhere
         if not self.bitpres:
-            for i in range(6):
-                if not self.pick_seen[i]:
-                    continue
-                raw = self._pick(i)
-                name = PICK_NAMES[i]
-                if name == "patient_name":
-                    picked[name] = raw
-                elif name.endswith("_uid"):
-                    picked[name] = _normalise_ui(raw).decode("ascii", "replace")
-                else:
-                    picked[name] = raw.rstrip(b"\0 ").decode("ascii", "replace")
-        return WriteResult(
-            bytes_written=self.meta_len + self.out_pos(),
-            # received data was dropped or emptied (status 0xB006)
-            elements_discarded=bool(self.discarded),
-            sop_class_uid_anywhere=bool(self.class_anywhere),
-            sop_instance_uid_anywhere=bool(self.instance_anywhere),
-            **picked)
+            result.specific_character_set = self._picked_text(PICK_CHARSET)
+            result.sop_class_uid = self._picked_uid(PICK_CLASS)
+            result.sop_instance_uid = self._picked_uid(PICK_INSTANCE)
+            result.modality = self._picked_text(PICK_MODALITY)
+            if self.pick_seen[PICK_PATIENT]:
+                result.patient_name = self._pick(PICK_PATIENT)
+            result.study_instance_uid = self._picked_uid(PICK_STUDY)
+        return result
+
+    cdef str _picked_uid(self, int i):
+        return _normalise_ui(self._pick(i)).decode("ascii", "replace") if self.pick_seen[i] else None
+
+    cdef str _picked_text(self, int i):
+        return self._pick(i).rstrip(b"\0 ").decode("ascii", "replace") if self.pick_seen[i] else None
 
     @property
     def bytes_received(self):

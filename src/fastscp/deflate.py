@@ -22,7 +22,6 @@ that way gives storescp's bytes exactly.
 """
 from __future__ import annotations
 
-import dataclasses
 import os
 import struct
 import tempfile
@@ -30,11 +29,10 @@ import zlib
 from typing import Any, Optional
 
 from fastscp._sink import CallbackSink
-from fastscp._writer import DatasetWriter
+from fastscp._writer import DatasetWriter, WriteResult
 from fastscp.config import MAX_INFLATED_SIZE, MAX_INFLATION_RATIO
 from fastscp.errors import DatasetError, OutputError
 from fastscp.uids import DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN, EXPLICIT_VR_LITTLE_ENDIAN
-from fastscp.write_result import WriteResult
 
 #: largest slice inflated or deflated at once
 INFLATE_SLICE = 256 * 1024
@@ -158,7 +156,7 @@ class DeflatedWriter(CallbackSink):
                     raise DatasetError("deflated data set ends before its deflate stream")
             result = self._writer.finish()
             if self.deflating:
-                result = dataclasses.replace(result, bytes_written=self._deflate_file())
+                result = result.replace(bytes_written=self._deflate_file())
             return result
         finally:
             self._close_plain()

@@ -14,6 +14,7 @@ from typing import Callable, Optional
 
 from fastscp import status as st
 from fastscp._sink import DatasetSink, DiscardSink
+from fastscp._writer import WriteResult
 from fastscp.config import ServerConfig
 from fastscp.errors import DatasetError, OutputError
 from fastscp.output import Writer, make_writer, stored_transfer_syntax
@@ -24,7 +25,6 @@ from fastscp.records import (
 from fastscp.status import is_failure_status
 from fastscp.storage import PlacementFailed, Storage
 from fastscp.study import StudyEvents
-from fastscp.write_result import WriteResult
 
 log = logging.getLogger("fastscp")
 
