@@ -41,7 +41,7 @@ def served(tmp_path, monkeypatch):
     real = fastscp.server.Server._serve_connection
 
     def counting(self, conn, addr, *args):
-        started.append(addr)
+        started.append((addr, threading.current_thread()))
         return real(self, conn, addr, *args)
     monkeypatch.setattr(fastscp.server.Server, "_serve_connection", counting)
     servers = []
@@ -229,8 +229,11 @@ def test_out_of_descriptors(tmp_path):
 
 def test_association_threads_are_reused(served):
     srv = served()
+    workers = srv.server._workers
     for _ in range(20):
         assert echo_ok(srv.port)
-    names = [t.name for t in threading.enumerate() if t.name == "fastscp-assoc"]
-    assert 1 <= len(names) <= 2, names     # sequential associations: one thread (two at a handover)
+        # the thread goes back to the pool just after the peer saw the close
+        assert wait_for(lambda: workers._idle >= 1, timeout=10)
     assert len(srv.started) == 20
+    threads = {thread for _, thread in srv.started}
+    assert len(threads) == 1, threads      # sequential associations: one thread, reused
