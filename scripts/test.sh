@@ -6,11 +6,27 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! [ -x /usr/bin/storescp ] || ! [ -x /usr/bin/storescu ] || ! [ -x /usr/bin/echoscu ]; then
+# Debian packages of the real peers the tests start (one per line):
+#   dcmtk: storescp/storescu/echoscu, the reference
+DEBIAN_PACKAGES=(
+    dcmtk
+)
+missing=()
+for pkg in "${DEBIAN_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
     SUDO=""
     [ "$(id -u)" = 0 ] || SUDO="sudo"
     $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq dcmtk
+    # policy-rc.d: packages with daemons (inetd, haproxy) must not start them
+    # here; the tests start their own instances on loopback ports
+    if [ -d /usr/sbin ] && ! [ -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+        $SUDO chmod +x /usr/sbin/policy-rc.d
+        trap '$SUDO rm -f /usr/sbin/policy-rc.d' EXIT
+    fi
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
 fi
 
 PYTHON=${PYTHON:-python3}
