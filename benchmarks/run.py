@@ -54,6 +54,12 @@ class Workload:
     count: int            # number of files (= objects)
     generate: Callable[[Path, int, int], None]
     param: int            # generator parameter (frames for multiframe)
+    senders: int = 1      # storescu processes sending at once, each a share of the files
+    files_of: str = ""    # the workload whose generated files are sent (default: key)
+
+    @property
+    def source_key(self) -> str:
+        return self.files_of or self.key
 
 
 def _uid(*parts: int) -> str:
@@ -241,6 +247,10 @@ def gen_multiframe(outdir: Path, count: int, frames: int) -> None:
     _save(ds, outdir / "MF00001.dcm")
 
 
+#: storescu processes of the many-senders workloads
+SENDERS = 8
+
+
 def workloads(quick: bool) -> Dict[str, Workload]:
     if quick:
         ct, small, frames = 40, 200, 80          # 80 frames = ~40 MB
@@ -250,13 +260,17 @@ def workloads(quick: bool) -> Dict[str, Workload]:
     return {
         "ct": Workload("ct", f"{ct} CT 512x512x16", ct, gen_ct, 0),
         "small": Workload("small", f"{small} small SC (~3 KB)", small, gen_small, 0),
+        "ct-8": Workload("ct-8", f"{ct} CT 512x512x16, {SENDERS} senders at once", ct, gen_ct, 0,
+                         SENDERS, "ct"),
+        "small-8": Workload("small-8", f"{small} small SC (~3 KB), {SENDERS} senders at once",
+                            small, gen_small, 0, SENDERS, "small"),
         "multiframe": Workload("multiframe", f"1 multiframe {frames} fr ({mb:.0f} MB)",
                                1, gen_multiframe, frames),
     }
 
 
 def ensure_workload(w: Workload, cache: Path) -> Path:
-    d = cache / f"{w.key}-{w.count}-{w.param}"
+    d = cache / f"{w.source_key}-{w.count}-{w.param}"
     stamp = cache / f"{d.name}.complete"  # outside d: storescu sends all of d
     if stamp.exists():
         return d
@@ -372,8 +386,25 @@ def make_servers(args) -> Dict[str, Server]:
             lambda od, port, opts=(): [py, "-m", "pynetdicom", "storescp", str(port), "-od", str(od)],
             {}, pnd_preflight,
         ),
+        "dcmtk-fork": Server(
+            "dcmtk-fork", "DCMTK storescp --fork",
+            lambda od, port, opts=(): [DCMTK_STORESCP, "--fork", *opts, "-od", str(od), str(port)],
+            {"TCP_NODELAY": "1"}, dcmtk_preflight,
+        ),
         "fastscp": Server("fastscp", "fastscp", fast_argv, fast_env, fast_preflight),
     }
+
+
+#: the DCMTK server each workload is compared with: storescp serves one
+#: association at a time, so many senders go to `storescp --fork`
+def reference_server(w: Workload) -> str:
+    return "dcmtk-fork" if w.senders > 1 else "dcmtk"
+
+
+def takes_part(server_key: str, w: Workload) -> bool:
+    if server_key.startswith("dcmtk"):
+        return server_key == reference_server(w)
+    return True
 
 
 # --------------------------------------------------------------------------
@@ -642,25 +673,33 @@ def run_one(server: Server, w: Workload, src_dir: Path, files: List[Path], workd
 
         cpu0 = tree_cpu_seconds(proc.pid)
         client_env = dict(os.environ, TCP_NODELAY="1")
-        cmd = [DCMTK_STORESCU, "-aec", "STORESCP", "127.0.0.1", str(port), "+sd", str(src_dir)]
+        base = [DCMTK_STORESCU, "-aec", "STORESCP", "127.0.0.1", str(port)]
+        if w.senders == 1:
+            commands = [base + ["+sd", str(src_dir)]]
+        else:       # file i goes with sender i mod N: every sender gets a like share
+            commands = [base + [str(p) for p in files[k::w.senders]] for k in range(w.senders)]
         t0 = time.perf_counter()
-        client = subprocess.Popen(cmd, env=client_env, stdout=clog, stderr=subprocess.STDOUT,
-                                  stdin=subprocess.DEVNULL)
+        clients = [subprocess.Popen(cmd, env=client_env, stdout=clog, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL) for cmd in commands]
         timed_out = threading.Event()
 
         def _expire() -> None:
             timed_out.set()
-            client.kill()
+            for c in clients:
+                c.kill()
 
         watchdog = threading.Timer(timeout, _expire)
         watchdog.start()
+        rc, res.client_cpu = 0, 0.0
         try:
-            _, status, usage = os.wait4(client.pid, 0)  # blocking; gives rusage
+            for client in clients:
+                _, status, usage = os.wait4(client.pid, 0)  # blocking; gives rusage
+                client.returncode = code = os.waitstatus_to_exitcode(status)
+                rc = rc or code
+                res.client_cpu += usage.ru_utime + usage.ru_stime
         finally:
             watchdog.cancel()
         res.wall = time.perf_counter() - t0
-        client.returncode = rc = os.waitstatus_to_exitcode(status)
-        res.client_cpu = usage.ru_utime + usage.ru_stime
         if timed_out.is_set():
             res.wall = float("nan")
             res.error = f"client timed out after {timeout:.0f} s"
@@ -743,10 +782,10 @@ def summarize(runs: List[RunResult]) -> RunResult:
 def render(results, wls: Dict[str, Workload], servers: Dict[str, Server], meta: List[str]) -> str:
     lines = list(meta) + [""]
     lines.append("| workload | server | wall s | server CPU s | peak RSS MB | "
-                 "wall ratio vs DCMTK | CPU ratio vs DCMTK | client CPU s | files | status |")
+                 "wall ratio vs DCMTK¹ | CPU ratio vs DCMTK¹ | client CPU s | files | status |")
     lines.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---|")
     for wkey, per_server in results.items():
-        ref = per_server.get("dcmtk")
+        ref = per_server.get(reference_server(wls[wkey]))
         for skey, r in per_server.items():
             ok_ref = ref is not None and ref.ok
             wr = _ratio(r.wall, ref.wall) if ok_ref and r.ok else "–"
@@ -758,6 +797,8 @@ def render(results, wls: Dict[str, Workload], servers: Dict[str, Server], meta: 
                 f"| {wls[wkey].title} | {servers[skey].label} | {_fmt(r.wall)} | "
                 f"{_fmt(r.cpu)} | {_fmt(r.rss_mb, 1)} | {wr} | {cr} | {_fmt(r.client_cpu)} | "
                 f"{r.files}/{r.expected} | {status} |")
+    lines.append("")
+    lines.append("¹ storescp for one sender; `storescp --fork` for many senders at once")
     return "\n".join(lines) + "\n"
 
 
@@ -788,11 +829,15 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true",
                     help="small workloads for smoke testing (40 CT, 200 small, 40 MB)")
-    ap.add_argument("--only", action="append", choices=["ct", "small", "multiframe"],
+    ap.add_argument("--only", action="append",
+                    choices=["ct", "small", "multiframe", "ct-8", "small-8"],
                     metavar="WORKLOAD",
-                    help="run only this workload (ct, small, multiframe); repeatable")
-    ap.add_argument("--servers", default="dcmtk,pynetdicom,fastscp",
-                    help="comma-separated subset of dcmtk,pynetdicom,fastscp")
+                    help="run only this workload (ct, small, multiframe; ct-8, small-8: "
+                         f"{SENDERS} senders at once); repeatable")
+    ap.add_argument("--servers", default="dcmtk,dcmtk-fork,pynetdicom,fastscp",
+                    help="comma-separated subset of dcmtk,dcmtk-fork,pynetdicom,fastscp "
+                         "(storescp serves the one-sender workloads, storescp --fork "
+                         "the many-senders ones)")
     ap.add_argument("--warmup", type=int, default=1,
                     help="untimed warm-up runs per workload (with DCMTK, else the "
                          "first server), default 1")
@@ -836,7 +881,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     bad = [s for s in wanted if s not in all_servers]
     if bad:
         ap.error(f"unknown server(s): {', '.join(bad)}")
-    servers = {k: all_servers[k] for k in ("dcmtk", "pynetdicom", "fastscp") if k in wanted}
+    servers = {k: all_servers[k] for k in ("dcmtk", "dcmtk-fork", "pynetdicom", "fastscp")
+               if k in wanted}
 
     wls_all = workloads(args.quick)
     wls = {k: v for k, v in wls_all.items() if not args.only or k in args.only}
@@ -861,11 +907,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         for mode_text in modes:
             mode = shlex.split(mode_text)
-            in_mode = {k: s for k, s in servers.items() if not mode or k != "pynetdicom"}
             for wkey0, w in wls.items():
+                in_mode = {k: s for k, s in servers.items()
+                           if (not mode or k != "pynetdicom") and takes_part(k, w)}
                 wkey = wkey0 if not mode else f"{wkey0} {mode_text}"
                 shown[wkey] = Workload(w.key, w.title + (f", `{mode_text}`" if mode else ""),
-                                       w.count, w.generate, w.param)
+                                       w.count, w.generate, w.param, w.senders, w.files_of)
                 src = ensure_workload(w, cache)
                 files = input_files(src)
                 if len(files) != w.count:
@@ -880,7 +927,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                         results[wkey][skey] = RunResult(ok=False, expected=w.count,
                                                         error=preflight_err[skey])
                 # Untimed warm-up run(s) (first-run effects: page cache, memory).
-                warm_key = next((k for k in ("dcmtk", *in_mode) if k in in_mode
+                warm_key = next((k for k in (reference_server(w), *in_mode) if k in in_mode
                                  and not preflight_err[k]), None)
                 for i in range(args.warmup if warm_key else 0):
                     r = run_one(servers[warm_key], w, src, files, workdir, args.timeout,
@@ -929,7 +976,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         f"Python {platform.python_version()}, load average at start "
         f"{load_at_start[0]:.2f} / {load_at_start[1]:.2f} (1 / 5 min)",
         f"- client: {_version([DCMTK_STORESCU, '--version'])} "
-        f"(TCP_NODELAY=1, one association, `+sd DIR`, default PDU size)",
+        f"(TCP_NODELAY=1, default PDU size; one association `+sd DIR`, or {SENDERS} "
+        f"processes at once with a like share of the files each)",
         f"- DCMTK server: {_version([DCMTK_STORESCP, '--version'])} (TCP_NODELAY=1)",
         f"- pynetdicom: {_version([sys.executable, '-c', 'import pynetdicom; print(pynetdicom.__version__)'])}",
         f"- fastscp: {fastscp_desc}",
