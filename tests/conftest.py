@@ -50,6 +50,23 @@ def final_files(directory) -> List[Path]:
     return sorted(p for p in Path(directory).iterdir() if p.is_file() and not p.name.startswith(".fastscp-"))
 
 
+def files_being_written(directory) -> List[str]:
+    """The /proc/self/fd links of this process's temporary files in
+    `directory`: unnamed (O_TMPFILE, shown as "#<inode> (deleted)") or
+    under a hidden temporary name."""
+    prefix = os.path.realpath(directory) + "/"
+    found = []
+    for fd in os.listdir("/proc/self/fd"):
+        link = "/proc/self/fd/" + fd
+        try:
+            target = os.readlink(link)
+        except OSError:
+            continue
+        if target.startswith(prefix) and target[len(prefix):].startswith(("#", ".fastscp-")):
+            found.append(link)
+    return found
+
+
 def all_files(directory) -> List[Path]:
     return sorted(p for p in Path(directory).iterdir() if p.is_file())
 

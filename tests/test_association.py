@@ -13,7 +13,7 @@ from fastscp.config import ServerConfig
 from fastscp.service import StoreService
 
 import dicomnet as dn
-from conftest import all_files, final_files
+from conftest import all_files, files_being_written, final_files
 
 
 def make_dataset(instance="1.2.826.0.1.3680043.2.1143.1", sop_class=dn.CT_IMAGE):
@@ -122,7 +122,7 @@ def test_abort_mid_object_leaves_no_file(assoc, tmp_path):
     data = make_dataset()
     assoc.receive(encode_pdata(1, dn.store_rq(dn.CT_IMAGE, "1.2.3"), True, 0)
                   + dn.pdata(1, data[:40], command=False, last=False))
-    assert any(p.name.startswith(".fastscp-") for p in all_files(tmp_path))
+    assert files_being_written(tmp_path)
     assoc.receive(dn.abort_pdu())
     assert assoc.closed and assoc.outcome == "aborted"
     assert all_files(tmp_path) == []

@@ -7,7 +7,8 @@ import time
 import pydicom
 from pydicom.data import get_testdata_file
 
-from conftest import (DCMTK_ENV, ECHOSCU, all_files, final_files, run_storescu, wait_for)
+from conftest import (DCMTK_ENV, ECHOSCU, all_files, files_being_written, final_files, run_storescu,
+                      wait_for)
 import dicomnet as dn
 
 CT_SMALL = get_testdata_file("CT_small.dcm")
@@ -143,9 +144,9 @@ def test_abort_mid_object_leaves_no_file(server):
     assert t == 2
     peer.send(dn.pdata(1, dn.store_rq(dn.CT_IMAGE, "1.2.3.4"), True)
               + dn.pdata(1, b"\x08\x00\x16\x00UI\x1a\x00" + b"1" * 26, False, last=False))
-    assert wait_for(lambda: len(all_files(server.directory)) == 1)     # the temp file exists
+    assert wait_for(lambda: len(files_being_written(server.directory)) == 1)  # the temporary file
     peer.send(dn.abort_pdu())
-    assert wait_for(lambda: all_files(server.directory) == [])
+    assert wait_for(lambda: all_files(server.directory) == [] and not files_being_written(server.directory))
     peer.close()
 
 
@@ -154,9 +155,9 @@ def test_disconnect_mid_object_leaves_no_file(server):
     peer.associate([(1, dn.CT_IMAGE, [dn.ELE])])
     peer.send(dn.pdata(1, dn.store_rq(dn.CT_IMAGE, "1.2.3.4"), True)
               + dn.pdata(1, b"\x08\x00\x16\x00UI\x1a\x00" + b"1" * 26, False, last=False))
-    assert wait_for(lambda: len(all_files(server.directory)) == 1)
+    assert wait_for(lambda: len(files_being_written(server.directory)) == 1)  # the temporary file
     peer.close()
-    assert wait_for(lambda: all_files(server.directory) == [])
+    assert wait_for(lambda: all_files(server.directory) == [] and not files_being_written(server.directory))
 
 
 def test_unwritable_destination_answers_a700(make_server, tmp_path):

@@ -16,7 +16,8 @@ import pydicom
 import pytest
 from pydicom.data import get_testdata_file
 
-from conftest import DCMTK_ENV, ECHOSCU, all_files, final_files, run_storescu, wait_for
+from conftest import (DCMTK_ENV, ECHOSCU, all_files, files_being_written, final_files, run_storescu,
+                      wait_for)
 import dicomnet as dn
 
 from fastscp import ServerConfig, cli, options
@@ -126,13 +127,13 @@ def test_timeout_in_the_middle_of_a_data_set(make_server, caplog, config):
     peer = ct_peer(srv.port)
     data = small_dataset()
     peer.send(dn.pdata(1, store_command(b"1.2.3.4"), True) + dn.pdata(1, data[:20], False, last=False))
-    assert wait_for(lambda: len(all_files(srv.directory)) == 1)     # the temporary file
+    assert wait_for(lambda: len(files_being_written(srv.directory)) == 1)  # the temporary file
     start = time.monotonic()
     p = peer.read_pdu(timeout=10)
     assert p is not None and p[0] == 7 and p[1][2:4] == b"\0\0"    # A-ABORT source 0 reason 0
     assert 0.3 < time.monotonic() - start < 5
     assert peer.closed_by_peer(timeout=10)
-    assert wait_for(lambda: all_files(srv.directory) == [])
+    assert wait_for(lambda: all_files(srv.directory) == [] and not files_being_written(srv.directory))
     assert "Store SCP Failed: DIMSE No data available" in caplog.text
     peer.close()
 
@@ -156,10 +157,10 @@ def test_peer_half_closes_mid_data_set(make_server):
     srv = make_server()
     peer = ct_peer(srv.port)
     peer.send(dn.pdata(1, store_command(b"1.2.3.4"), True) + dn.pdata(1, small_dataset()[:20], False, last=False))
-    assert wait_for(lambda: len(all_files(srv.directory)) == 1)
+    assert wait_for(lambda: len(files_being_written(srv.directory)) == 1)  # the temporary file
     peer.sock.shutdown(socket.SHUT_WR)
     assert peer.closed_by_peer(timeout=10)
-    assert wait_for(lambda: all_files(srv.directory) == [])
+    assert wait_for(lambda: all_files(srv.directory) == [] and not files_being_written(srv.directory))
     peer.close()
 
 
@@ -385,7 +386,7 @@ def test_abort_options_raw(make_server, option):
     peer.send(store_pdus(small_dataset(), pieces=3))
     p = peer.read_pdu(timeout=10)
     assert p is not None and p[0] == 7 and p[1][2:4] == b"\0\0"
-    assert wait_for(lambda: all_files(srv.directory) == [])
+    assert wait_for(lambda: all_files(srv.directory) == [] and not files_being_written(srv.directory))
     assert srv.stored == []
     peer.close()
 
@@ -399,7 +400,7 @@ def test_abort_during_before_the_data_set_ends(make_server):
     p = peer.read_pdu(timeout=10)
     assert p is not None and p[0] == 7
     peer.close()
-    assert wait_for(lambda: all_files(srv.directory) == [])
+    assert wait_for(lambda: all_files(srv.directory) == [] and not files_being_written(srv.directory))
 
 
 def test_echo_unaffected_by_abort_options(make_server):
@@ -571,16 +572,9 @@ def test_ignore_needs_no_writeable_directory(monkeypatch, tmp_path, capsys):
     import sys
     import types
     started = []
-    fake = types.ModuleType("fastscp.server")
-
-    class FakeServer:
-        def __init__(self, config):
-            started.append(config)
-
-        def serve_forever(self):
-            pass
-    fake.Server = FakeServer  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "fastscp.server", fake)
+    fake = types.ModuleType("fastscp.processes")
+    fake.serve = started.append  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "fastscp.processes", fake)
     real_access = os.access
     monkeypatch.setattr(cli.os, "access",
                         lambda path, mode: False if mode == os.W_OK else real_access(path, mode))
@@ -632,7 +626,7 @@ def test_pynetdicom_sees_the_test_abort(make_server, option):
     rsp = assoc.send_c_store(pydicom.dcmread(CT_SMALL))
     assert "Status" not in rsp                   # no response: aborted
     assert wait_for(lambda: assoc.is_aborted)
-    assert wait_for(lambda: all_files(srv.directory) == [])
+    assert wait_for(lambda: all_files(srv.directory) == [] and not files_being_written(srv.directory))
 
 
 def test_pynetdicom_ignore(make_server):

@@ -21,7 +21,7 @@ from fastscp._sink import CallbackSink
 from fastscp.storage import Storage
 from fastscp.uids import DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN, PREFERENCE_LISTS
 
-from conftest import InProcessServer, wait_for
+from conftest import InProcessServer, files_being_written, wait_for
 from dicomenc import Enc
 from rawstore import send_cases
 
@@ -145,7 +145,11 @@ def test_rename_fails(tmp_path, monkeypatch):
     def inject(mp):
         def commit(temp_path, final_path):
             raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+        def commit_unnamed(self, fd, final_path):
+            raise OSError(errno.EXDEV, "Invalid cross-device link")
         mp.setattr(Storage, "commit", staticmethod(commit))
+        mp.setattr(Storage, "commit_unnamed", commit_unnamed)
         return mp.undo
     _run_with_failure(tmp_path, monkeypatch, inject, 0xA700)
 
@@ -264,7 +268,11 @@ def test_deflate_bomb_stops_at_once(tmp_path):
 
     def watch():
         while not stop.is_set():
-            sizes.extend(p.stat().st_size for p in tmp_path.glob(".fastscp-*") if p.exists())
+            for link in files_being_written(tmp_path):
+                try:
+                    sizes.append(os.stat(link).st_size)
+                except OSError:
+                    pass                # written and closed meanwhile
             stop.wait(0.01)
     watcher = threading.Thread(target=watch)
     watcher.start()
@@ -276,7 +284,8 @@ def test_deflate_bomb_stops_at_once(tmp_path):
         srv.stop()
     assert statuses == [0xA700, 0]
     assert not leftovers(tmp_path)
-    assert max(sizes, default=0) <= (64 << 20) + (1 << 20), "the bomb was inflated past the limit"
+    assert sizes, "the watcher never saw the file being written"
+    assert max(sizes) <= (64 << 20) + (1 << 20), "the bomb was inflated past the limit"
 
 
 def test_max_inflated_size(tmp_path):

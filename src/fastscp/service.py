@@ -142,12 +142,11 @@ class PendingStore:
         self.refused = st.PROCESSING_FAILURE
 
     def _place_and_commit(self, result: WriteResult, bit_preserving: bool) -> Optional[int]:
-        """Rename the complete temporary file into place (the storage decides
-        the directory); a status if the object cannot be placed (0xC000)."""
-        assert self.temp_path is not None
+        """Give the complete temporary file its final name (the storage
+        decides the directory); a status if the object cannot be placed (0xC000)."""
         try:
             placed = self.service.storage.place(
-                self.temp_path, self.directory, self.name, chosen=self.chosen_path,
+                self.temp_path, self.fd, self.directory, self.name, chosen=self.chosen_path,
                 study_uid=result.study_instance_uid,
                 patient_name=result.patient_name,
                 charset=result.specific_character_set, info=self.info,
@@ -158,6 +157,7 @@ class PendingStore:
             self.abandon()
             return st.CANNOT_UNDERSTAND
         self.temp_path = None
+        self._close()
         self.directory, self.final_path = placed.directory, placed.final_path
         self._stored_directory = placed.directory
         self._ended_study = placed.ended_study
@@ -207,7 +207,8 @@ class PendingStore:
                 raise sink_error
             assert self.writer is not None     # open_error is set otherwise
             result = self.writer.finish()
-            self._close()
+            if self.temp_path is not None:
+                self._close()           # an unnamed file stays open until it is linked
             # +B: no consistency check at all (storescp)
             status = st.SUCCESS if bit_preserving else self._check(result)
             if is_failure_status(status):

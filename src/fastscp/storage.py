@@ -1,20 +1,23 @@
 """Where a received object goes, and how it gets there atomically.
 
-Every object is written under a hidden temporary name in its destination
-directory and renamed to its final name only when it was received and
-written completely.  An aborted association, a full disk or a crash never
-leaves a partial file under a final name.  `Storage` owns the placement
+Every object is written to a file without a name (Linux O_TMPFILE) or
+under a hidden temporary name, in its destination file system, and gets
+its final name only when it was received and written completely (linkat,
+or rename).  An aborted association, a full disk or a crash never leaves a
+partial file under a final name; a file without a name cannot even be left
+behind.  `Storage` owns the placement
 state (`fastscp.placement`: file names, sort directories, the current
 study) and is the one place that renames objects into place.
 """
 from __future__ import annotations
 
+import errno
 import itertools
 import logging
 import os
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Optional, Tuple
+from typing import TYPE_CHECKING, Optional, Set, Tuple
 
 if TYPE_CHECKING:
     from fastscp.config import ServerConfig
@@ -27,6 +30,10 @@ log = logging.getLogger("fastscp")
 TEMP_PREFIX = ".fastscp-"
 TEMP_SUFFIX = ".part"
 _TEMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+#: an unnamed file in a directory's file system (Linux; 0 = not available)
+_O_TMPFILE = getattr(os, "O_TMPFILE", 0)
+#: errors of open(O_TMPFILE) meaning "not on this file system or kernel"
+_NO_TMPFILE_ERRNOS = {errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL, errno.ENOENT}
 
 # Characters kept in a name component taken from received data (as Debian's
 # storescp); everything else becomes '_', so no value can add a path level.
@@ -79,6 +86,8 @@ class Storage:
         self.tracking = self.placement.sort_mode is not None
         # unique temporary names without mkstemp's random-name cost (hot path)
         self._serial = itertools.count()
+        #: directories whose file system refused O_TMPFILE (named temporary files there)
+        self._named_only: Set[str] = set()
 
     def track_studies(self) -> None:
         """Follow studies for the end-of-study logic even without a sort option."""
@@ -88,15 +97,16 @@ class Storage:
         """The object's file name (-uf/+uf/-tn/-fe), decided at its C-STORE-RQ."""
         return self.placement.file_name(sop_class_uid, sop_instance_uid)
 
-    def place(self, temp_path: str, directory: str, name: str, *, chosen: bool,
+    def place(self, temp_path: Optional[str], fd: int, directory: str, name: str, *, chosen: bool,
               study_uid: Optional[str], patient_name: Optional[bytes],
               charset: Optional[str], info: "AssociationInfo", announce: bool) -> Placed:
         """Decide the directory (sort options, study state) unless `chosen`
-        (a hook chose the path), rename the complete temporary file into
-        place and record it in its study.  Raises PlacementFailed (storescp
-        answers 0xC000) or OSError; the temporary file is then still there."""
+        (a hook chose the path), give the complete temporary file (`fd`;
+        `temp_path` None if it has no name) its final name and record it in
+        its study.  Raises PlacementFailed (storescp answers 0xC000) or
+        OSError; the temporary file is then still there."""
         if not self.tracking:
-            return self._commit_at(temp_path, directory, name, announce, None)
+            return self._commit_at(temp_path, fd, directory, name, announce, None)
         from fastscp.placement import PlacementError
         placement = self.placement
         with placement.lock:
@@ -110,17 +120,21 @@ class Storage:
                         current.files[-1][1] if current is not None and current.files else name
                     ) from None
                 where, ended, study = directory, None, None    # no study UID: not tracked
-            placed = self._commit_at(temp_path, directory if chosen else where, name, announce, ended)
+            placed = self._commit_at(temp_path, fd, directory if chosen else where, name, announce,
+                                     ended)
             if study is not None:
                 placement.record(study, placed.directory, name)
         return placed
 
-    def _commit_at(self, temp_path: str, directory: str, name: str, announce: bool,
-                   ended: Optional["Study"]) -> Placed:
+    def _commit_at(self, temp_path: Optional[str], fd: int, directory: str, name: str,
+                   announce: bool, ended: Optional["Study"]) -> Placed:
         final_path = os.path.join(directory, name)
         if announce:
             log.info("storing DICOM file: %s", final_path)
-        self.commit(temp_path, final_path)
+        if temp_path is None:
+            self.commit_unnamed(fd, final_path)
+        else:
+            self.commit(temp_path, final_path)
         return Placed(directory, final_path, ended)
 
     def end_current_study(self) -> Optional["Study"]:
@@ -130,12 +144,22 @@ class Storage:
         with self.placement.lock:
             return self.placement.end_current()
 
-    def open_temp(self, directory: str) -> Tuple[int, str]:
-        """Create a new temporary file in directory; returns (fd, path).
+    def open_temp(self, directory: str) -> Tuple[int, Optional[str]]:
+        """Create a new temporary file in directory's file system; returns
+        (fd, path), path None for a file without a name (O_TMPFILE: no name
+        to make, check or remove; `commit_unnamed` links it into place).
 
         Mode 0666 & ~umask, like any file the process creates.  O_EXCL: a
         name left by another process is skipped, never reused.
         """
+        if _O_TMPFILE and directory not in self._named_only:
+            try:
+                return os.open(directory, _O_TMPFILE | os.O_WRONLY | getattr(os, "O_CLOEXEC", 0),
+                               0o666), None
+            except OSError as exc:
+                if exc.errno not in _NO_TMPFILE_ERRNOS:
+                    raise
+                self._named_only.add(directory)
         while True:
             path = os.path.join(directory, "%s%d-%d%s" % (TEMP_PREFIX, os.getpid(), next(self._serial),
                                                           TEMP_SUFFIX))
@@ -150,6 +174,32 @@ class Storage:
         if os.path.lexists(final_path):
             log.warning("DICOM file already exists, overwriting: %s", final_path)
         os.replace(temp_path, final_path)
+
+    def commit_unnamed(self, fd: int, final_path: str) -> None:
+        """Give the completed unnamed file `fd` its final name (replacing any old file)."""
+        try:
+            # a directory descriptor makes os.link call linkat(AT_SYMLINK_FOLLOW),
+            # which links the file behind the /proc link; for the absolute
+            # source path the kernel ignores which descriptor it is
+            os.link("/proc/self/fd/%d" % fd, final_path, src_dir_fd=fd)
+            return
+        except FileExistsError:
+            pass
+        # linkat never replaces a name: link under a temporary one, rename over
+        directory = os.path.dirname(final_path) or "."
+        while True:
+            temp_path = os.path.join(directory, "%s%d-%d%s" % (
+                TEMP_PREFIX, os.getpid(), next(self._serial), TEMP_SUFFIX))
+            try:
+                os.link("/proc/self/fd/%d" % fd, temp_path, src_dir_fd=fd)
+                break
+            except FileExistsError:
+                continue
+        try:
+            self.commit(temp_path, final_path)
+        except OSError:
+            self.discard(temp_path)
+            raise
 
     @staticmethod
     def discard(temp_path: str) -> None:
