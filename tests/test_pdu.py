@@ -307,3 +307,13 @@ def test_command_with_non_ascii_uid_round_trips():
     assert cmd[0x0002] == "1.2.840.10008.1.\ufffd"
     again = _dimse.decode_command(_dimse.encode_command(sorted((k, v) for k, v in cmd.items() if k)))
     assert again[0x0002] == "1.2.840.10008.1.?"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=70), st.integers(0, 0xFFFF), st.integers(0, 0xFFFF), st.text(max_size=70))
+def test_store_response_is_the_general_encoding(sop_class, message_id, status, sop_instance):
+    """The C-STORE-RSP fast path encodes exactly what encode_command does
+    (odd lengths padded, non-ASCII replaced, any status and message ID)."""
+    general = _dimse.encode_command([(0x0002, sop_class), (0x0100, 0x8001), (0x0120, message_id),
+                                     (0x0800, 0x0101), (0x0900, status), (0x1000, sop_instance)])
+    assert _dimse.encode_store_response(sop_class, message_id, status, sop_instance) == general

@@ -4,6 +4,7 @@
 elements fastscp reads and writes -- their one definition.
 """
 from libc.stdint cimport uint32_t
+from libc.string cimport memcpy
 
 from fastscp.errors import ProtocolError
 
@@ -118,3 +119,44 @@ def encode_command(elements):
     return b"\x00\x00\x00\x00\x04\x00\x00\x00" + len(body).to_bytes(4, "little") + bytes(body)
 
 
+
+
+cdef inline void _put_element(bytearray out, Py_ssize_t* pos, uint32_t element,
+                              const unsigned char* value, Py_ssize_t length):
+    cdef unsigned char* p = <unsigned char*>(<char*>out) + pos[0]
+    p[0] = 0; p[1] = 0
+    p[2] = element & 0xFF; p[3] = (element >> 8) & 0xFF
+    p[4] = length & 0xFF; p[5] = (length >> 8) & 0xFF; p[6] = (length >> 16) & 0xFF; p[7] = (length >> 24) & 0xFF
+    memcpy(p + 8, value, length)
+    pos[0] += 8 + length
+
+
+cdef inline bytes _ui_value(str uid):
+    cdef bytes raw = uid.encode("ascii", "replace")
+    return raw + b"\x00" if len(raw) & 1 else raw
+
+
+def encode_store_response(str sop_class, int message_id, int status, str sop_instance):
+    """The C-STORE-RSP command set, as encode_command would make it from
+    (0000,0002), (0000,0100) = 0x8001, (0000,0120), (0000,0800) = no data
+    set, (0000,0900), (0000,1000): the one response of every object, built
+    without the general encoder's per-element work."""
+    cdef bytes cls = _ui_value(sop_class), inst = _ui_value(sop_instance)
+    cdef unsigned char us[2]
+    cdef Py_ssize_t body = (8 + len(cls)) + 4 * 10 + (8 + len(inst)), pos = 0
+    cdef bytearray out = bytearray(12 + body)
+    cdef unsigned char group_length[4]
+    group_length[0] = body & 0xFF; group_length[1] = (body >> 8) & 0xFF
+    group_length[2] = (body >> 16) & 0xFF; group_length[3] = (body >> 24) & 0xFF
+    _put_element(out, &pos, 0x0000, group_length, 4)              # group length
+    _put_element(out, &pos, 0x0002, <const unsigned char*>cls, len(cls))   # affected SOP class
+    us[0] = 0x01; us[1] = 0x80                                       # C-STORE-RSP
+    _put_element(out, &pos, 0x0100, us, 2)
+    us[0] = message_id & 0xFF; us[1] = (message_id >> 8) & 0xFF
+    _put_element(out, &pos, 0x0120, us, 2)                           # message ID responded to
+    us[0] = 0x01; us[1] = 0x01                                       # no data set
+    _put_element(out, &pos, 0x0800, us, 2)
+    us[0] = status & 0xFF; us[1] = (status >> 8) & 0xFF
+    _put_element(out, &pos, 0x0900, us, 2)                           # status
+    _put_element(out, &pos, 0x1000, <const unsigned char*>inst, len(inst))  # affected SOP instance
+    return bytes(out)

@@ -159,7 +159,9 @@ from posix.unistd cimport write as c_write, pwrite as c_pwrite
 from posix.types cimport off_t
 from fastscp._sink cimport DatasetSink
 
+import functools
 import os
+import struct
 import uuid
 
 from fastscp.errors import DatasetError, OutputError
@@ -522,28 +524,35 @@ cdef int write_all(int fd, const uint8_t* p, Py_ssize_t n, int64_t off=-1) excep
     return 0
 
 
+#: what a UI value loses when normalised (as dcmdata): blanks and control white space
+_UI_WHITESPACE = b" \t\n\x0b\x0c\r"
+
+
 def _normalise_ui(bytes raw):
     """UI value as storescp writes it, without padding."""
-    out = bytes(c for c in raw if not (c == 0x20 or 0x09 <= c <= 0x0D))
-    return out.rstrip(b"\0")
+    return raw.translate(None, _UI_WHITESPACE).rstrip(b"\0")
 
 
 def _pad(bytes v, bytes padchar):
     return v + padchar if len(v) % 2 else v
 
 
+# the file meta is built once per object: its fixed parts are made once
+_ELEMENT_HEADER = struct.Struct("<HH2sH")
+_GROUP_LENGTH = struct.Struct("<HH2sHI")
+_META_VERSION = _GROUP_LENGTH.pack(2, 1, b"OB", 0, 2) + b"\x00\x01"
+_PREAMBLE = b"\0" * 128 + b"DICM"
+
+
 def _meta_element(int tag, str vr, bytes value):
-    import struct
-    return struct.pack("<HH2sH", tag >> 16, tag & 0xFFFF, vr.encode(), len(value)) + value
+    return _ELEMENT_HEADER.pack(tag >> 16, tag & 0xFFFF, vr.encode(), len(value)) + value
 
 
-def _build_meta(bytes sop_class, bytes sop_instance, str transfer_syntax, str impl_uid,
-                str impl_version, str calling_ae):
-    import struct
+@functools.lru_cache(maxsize=256)
+def _meta_tail(str transfer_syntax, str impl_uid, str impl_version, str calling_ae):
+    """The meta elements after the SOP instance: the same for every object
+    of a presentation context of an association."""
     body = [
-        struct.pack("<HH2sHI", 2, 1, b"OB", 0, 2) + b"\x00\x01",
-        _meta_element(0x00020002, "UI", _pad(sop_class, b"\0")),
-        _meta_element(0x00020003, "UI", _pad(sop_instance, b"\0")),
         _meta_element(0x00020010, "UI", _pad(transfer_syntax.encode("ascii", "replace"), b"\0")),
         _meta_element(0x00020012, "UI", _pad(impl_uid.encode("ascii", "replace"), b"\0")),
     ]
@@ -552,8 +561,18 @@ def _build_meta(bytes sop_class, bytes sop_instance, str transfer_syntax, str im
     ae = calling_ae.rstrip(" ").encode("ascii", "replace")
     if ae:
         body.append(_meta_element(0x00020016, "AE", _pad(ae, b" ")))
-    b = b"".join(body)
-    return b"\0" * 128 + b"DICM" + struct.pack("<HH2sHI", 2, 0, b"UL", 4, len(b)) + b
+    return b"".join(body)
+
+
+def _build_meta(bytes sop_class, bytes sop_instance, str transfer_syntax, str impl_uid,
+                str impl_version, str calling_ae):
+    sop_class = _pad(sop_class, b"\0")
+    sop_instance = _pad(sop_instance, b"\0")
+    b = b"".join((_META_VERSION,
+                  _ELEMENT_HEADER.pack(2, 2, b"UI", len(sop_class)), sop_class,
+                  _ELEMENT_HEADER.pack(2, 3, b"UI", len(sop_instance)), sop_instance,
+                  _meta_tail(transfer_syntax, impl_uid, impl_version, calling_ae)))
+    return b"".join((_PREAMBLE, _GROUP_LENGTH.pack(2, 0, b"UL", 4, len(b)), b))
 
 
 def _readable(str ts):
