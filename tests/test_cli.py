@@ -592,7 +592,6 @@ def test_inetd_is_real():
 
 
 ACCEPTED_UNBUILT = [
-    ["--fork"],
     ["+ac"],
 ]
 
@@ -613,6 +612,7 @@ def test_unbuilt_accepted_by_storescp(argv, tmp_path):
 
 ACCEPTED = [
     ["-v", "-aet", "MY_AE", "-pdu", "8192", "-od", "."],
+    ["--fork"], ["--single-process", "--fork"], ["--fork", "--single-process"],
     ["+x=", "-ac", "-tls", "-B", "+F", "+t=", "+u", "+g=", "+e", "-p", "-uc", "-uf", "--single-process"],
     ["-pdu", "8192.5"], ["-pdu", "131072"], ["-pdu", "4096"], ["-pdu", " 8192"], ["-pdu", "+8192"],
     ["-pdu", "8192-"], ["-pdu", "1", "-pdu", "8192"], ["-ll", "INFO"], ["-ll", "off"], ["-ll", "all"],
@@ -687,7 +687,8 @@ def test_table_consistent():
     built = {o.long for o in options.OPTIONS if o.built}
     assert built == {
         "--help", "--version", "--arguments", "--quiet", "--verbose", "--debug", "--log-level",
-        "--output-directory", "--aetitle", "--max-pdu", "--single-process", "--prefer-uncompr",
+        "--output-directory", "--aetitle", "--max-pdu", "--single-process", "--fork",
+        "--prefer-uncompr",
         "--access-full", "--disable-tls", "--normal", "--write-file", "--write-xfer-same",
         "--enable-new-vr", "--group-length-recalc", "--length-explicit", "--padding-off",
         "--retain-un", "--default-filenames",
@@ -720,22 +721,22 @@ def test_table_consistent():
 # ---------------------------------------------------------------------------
 
 class _FakeServer:
+    """Stands in for fastscp.processes: records the configuration `serve` gets."""
     configs: list = []
     error: Optional[OSError] = None
 
-    def __init__(self, config):
+    @staticmethod
+    def serve(config):
         _FakeServer.configs.append(config)
-
-    def serve_forever(self):
         if _FakeServer.error is not None:
             raise _FakeServer.error
 
 
 @pytest.fixture
 def fake_server(monkeypatch):
-    mod = types.ModuleType("fastscp.server")
-    mod.Server = _FakeServer  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "fastscp.server", mod)
+    mod = types.ModuleType("fastscp.processes")
+    mod.serve = _FakeServer.serve  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "fastscp.processes", mod)
     _FakeServer.configs = []
     _FakeServer.error = None
     return _FakeServer

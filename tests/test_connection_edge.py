@@ -202,7 +202,8 @@ def test_thread_start_failure_costs_one_connection(served, monkeypatch, caplog):
 
 def test_out_of_descriptors(tmp_path):
     """EMFILE: the accept loop pauses with one log line now and then, never
-    spins, and serves again once descriptors are free."""
+    spins, and serves again once descriptors are free (--single-process: the
+    one process holds every connection; a worker of the pool holds one)."""
     port = free_port()
     out = tmp_path / "out"
     out.mkdir()
@@ -210,7 +211,8 @@ def test_out_of_descriptors(tmp_path):
             "sys.argv = ['fastscp'] + sys.argv[1:]; runpy.run_module('fastscp', run_name='__main__')")
     log_path = tmp_path / "stderr"
     with open(log_path, "w") as err:
-        proc = subprocess.Popen([sys.executable, "-c", code, "-ta", "3", "-dhl", "-od", str(out), str(port)],
+        proc = subprocess.Popen([sys.executable, "-c", code, "--single-process", "-ta", "3", "-dhl", "-od",
+                                 str(out), str(port)],
                                 stderr=err)
     try:
         assert wait_for(lambda: is_listening(port), timeout=20)

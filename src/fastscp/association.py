@@ -26,9 +26,9 @@ from fastscp._pdu import (
     encode_associate_rj, encode_pdata, encode_release_rp, parse_associate_rq,
 )
 from fastscp._dimse import (
-    AFFECTED_SOP_CLASS, AFFECTED_SOP_INSTANCE, C_ECHO_RQ, C_ECHO_RSP, C_STORE_RQ, C_STORE_RSP,
+    AFFECTED_SOP_CLASS, AFFECTED_SOP_INSTANCE, C_ECHO_RQ, C_ECHO_RSP, C_STORE_RQ,
     COMMAND_FIELD, DATASET_TYPE, MESSAGE_ID, MESSAGE_ID_RESPONDED, NO_DATASET, STATUS,
-    decode_command, encode_command,
+    decode_command, encode_command, encode_store_response,
 )
 from fastscp.config import (
     IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME, ServerConfig,
@@ -67,6 +67,10 @@ ABORT_INVALID_PDU = (2, 6)
 
 class Association:
     """The acceptor side of one association."""
+
+    #: the INFO line of a new association's request (None: not logged; a
+    #: --fork child logs its own line when it starts, as storescp)
+    received_message: Optional[str] = "Association Received"
 
     def __init__(self, config: ServerConfig, service: DimseService,
                  peer_address: str = "", peer_port: int = 0,
@@ -187,8 +191,11 @@ class Association:
         association), or a PDU whose first bytes arrived (after), was not
         complete within ``seconds``, however the bytes trickled in."""
         if self.state == STA2:
-            log.error("Receiving Association failed: no complete association request within %s s",
-                      seconds)
+            if self.reader.buffered == 0 and self.pdus_completed == 0:
+                log.error(REQUEST_TIMEOUT_MESSAGE)      # not a byte: storescp's read timeout
+            else:
+                log.error("Receiving Association failed: no complete association request within %s s",
+                          seconds)
             self.outcome = "timeout"
         elif self.state == STA6:
             log.error("PDU not complete within %s s: aborting association", seconds)
@@ -332,7 +339,8 @@ class Association:
     def _on_associate_rq(self, payload: bytes) -> None:
         host_name = self._resolve_host_name()
         log.debug("Association Received: %s", host_name)
-        log.info("Association Received")
+        if self.received_message is not None:
+            log.info("%s", self.received_message)
         try:
             rq = parse_associate_rq(payload)
         except ProtocolError as exc:
@@ -452,11 +460,9 @@ class Association:
         assert store is not None and cmd is not None
         self._store = self._store_command = None
         status = store.finish(self.reader.assembler.sink_error)
-        self._respond(ctx, [(AFFECTED_SOP_CLASS, cmd[AFFECTED_SOP_CLASS]),
-                            (COMMAND_FIELD, C_STORE_RSP),
-                            (MESSAGE_ID_RESPONDED, cmd[MESSAGE_ID]),
-                            (DATASET_TYPE, NO_DATASET), (STATUS, status),
-                            (AFFECTED_SOP_INSTANCE, cmd[AFFECTED_SOP_INSTANCE])])
+        self._send(encode_pdata(ctx, encode_store_response(
+            cmd[AFFECTED_SOP_CLASS], cmd[MESSAGE_ID], status, cmd[AFFECTED_SOP_INSTANCE]),
+            True, self.peer_max_pdu))
         if store.after_response is not None:
             self._deferred.append(store.after_response)
         if self.config.sleep_after > 0:

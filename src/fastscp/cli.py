@@ -224,13 +224,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     # 5. serve
     try:
-        from .server import Server
+        from .processes import serve
     except ImportError as exc:
         log.critical("cannot start the server: %s", exc)
         return EXIT_ERROR
     try:
-        server = Server(config)
-        server.serve_forever()
+        serve(config)
     except OSError as exc:
         reason = exc.strerror or str(exc)
         log.error("cannot create network: 0006:031c TCP Initialization Error: %s", reason)

@@ -34,6 +34,12 @@ GROUP_LENGTH_CREATE = "create"        # +g
 GROUP_LENGTH_REMOVE = "remove"        # -g
 GROUP_LENGTH_MODES = (GROUP_LENGTH_RECALC, GROUP_LENGTH_CREATE, GROUP_LENGTH_REMOVE)
 
+#: process models (ServerConfig.process_model; fastscp.processes)
+PROCESS_AUTO = "auto"        # worker processes when the options keep no state across associations
+PROCESS_SINGLE = "single"    # --single-process: one process, a thread per association
+PROCESS_FORK = "fork"        # --fork: a child process per association
+PROCESS_MODELS = (PROCESS_AUTO, PROCESS_SINGLE, PROCESS_FORK)
+
 #: bounds of -pdu (ServerConfig.max_pdu)
 MIN_MAX_PDU = 4096
 MAX_MAX_PDU = 131072
@@ -80,6 +86,11 @@ class ServerConfig:
     abort_during: bool = False
     #: storescp's -up; fastscp always removes white space from UIDs (as dcmdata)
     uid_padding: bool = False
+    #: how `fastscp.serve` runs associations: "auto" (worker processes unless
+    #: the options keep state across associations, then "single"), "single"
+    #: (--single-process: threads of one process; what `Server` always does),
+    #: "fork" (--fork: a child process per association)
+    process_model: str = PROCESS_AUTO
     #: connections served at once (--max-associations); more wait in the
     #: listen backlog until one ends
     max_associations: int = 200

@@ -16,7 +16,8 @@ from typing import Any, Optional
 
 from fastscp import options
 from fastscp.config import (
-    GROUP_LENGTH_MODES, GROUP_LENGTH_RECALC, MAX_MAX_PDU, MIN_MAX_PDU, SORT_MODES, ServerConfig,
+    GROUP_LENGTH_MODES, GROUP_LENGTH_RECALC, MAX_MAX_PDU, MIN_MAX_PDU, PROCESS_FORK, PROCESS_MODELS,
+    SORT_MODES, ServerConfig,
 )
 from fastscp.errors import ConfigError
 from fastscp.uids import DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN, PREFERENCE_LISTS
@@ -161,6 +162,15 @@ def _check_placement(config: ServerConfig) -> None:
             raise _not_allowed(_name("sort_mode", config.sort_mode), _name("bit_preserving", True))
     if config.unique_filenames and config.timenames:
         raise _not_allowed(_name("timenames", True), _name("unique_filenames", True))
+    if config.process_model not in PROCESS_MODELS:
+        raise ConfigError("process_model must be one of %s, not %r"
+                          % (", ".join(PROCESS_MODELS), config.process_model))
+    if config.process_model == PROCESS_FORK:
+        # storescp: a forked child cannot see the end of a study sent over several associations
+        if config.exec_on_eostudy is not None:
+            raise _not_allowed(_name("exec_on_eostudy"), _name("process_model", PROCESS_FORK))
+        if config.rename_on_eostudy:
+            raise _not_allowed(_name("rename_on_eostudy", True), _name("process_model", PROCESS_FORK))
     if config.sort_mode is None:
         if config.exec_on_eostudy is not None:
             raise _only_allowed(_name("exec_on_eostudy"), options.SORT_ONLY)

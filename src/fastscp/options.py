@@ -222,10 +222,10 @@ _opt("+v", "--verbose-pc", "list presentation contexts in verbose mode",
 # -- multi-process -----------------------------------------------------------
 _section("multi-process options")
 _opt(None, "--single-process",
-     "the default; fastscp serves associations\nconcurrently in one process",
-     group="process", built=True)
+     "one process serving associations concurrently\n(default: several worker processes unless\nsorting, -tn or end-of-study options need one)",
+     group="process", built=True, field="process_model", value=cfg.PROCESS_SINGLE)
 _opt(None, "--fork", "start a child process per association",
-     group="process")
+     group="process", built=True, field="process_model", value=cfg.PROCESS_FORK)
 
 # -- network -----------------------------------------------------------------
 _section("network options")

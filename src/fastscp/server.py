@@ -106,14 +106,7 @@ class Server:
             on_association_released=on_association_released,
             on_association_aborted=on_association_aborted))
         self.negotiator = Negotiator.from_config(config)
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        try:
-            self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            self._sock.bind((config.host, config.port))
-            self._sock.listen(BACKLOG)
-        except OSError:
-            self._sock.close()
-            raise
+        self._sock = listen(config)
         self._sock.setblocking(False)
         # wakes the accept loop from shutdown() (a signal handler or another
         # thread) and when an association thread ends (a slot is free)
@@ -296,21 +289,10 @@ class Server:
     def _serve_connection(self, conn: socket.socket, addr: "_Address", lookup: Optional[Lookup] = None,
                           prefix: bytes = b"", request_deadline: Optional[float] = None) -> None:
         host_name: Union[str, Callable[[], str]] = addr[0] if lookup is None else lookup.result
-        assoc = Association(self.config, self.service, addr[0], addr[1], self.negotiator,
-                            peer_host_name=host_name)
         try:
-            if prefix:
-                assoc.receive(prefix)
-                _send_and_run_deferred(assoc, conn)
-            drive(assoc, conn, self._stopping.wait, request_deadline=request_deadline,
-                  pdu_timeout=self.config.pdu_timeout)
-        except Exception:
-            log.exception("internal error in association with %s:%d", addr[0], addr[1])
-            assoc.abort()
-            try:
-                conn.sendall(assoc.data_to_send())
-            except OSError:
-                pass
+            serve_association(conn, addr, self.config, self.service, self.negotiator,
+                              host_name=host_name, prefix=prefix,
+                              request_deadline=request_deadline, sleep=self._stopping.wait)
         finally:
             if lookup is not None:
                 lookup.wanted = False
@@ -345,6 +327,43 @@ class Server:
         self._stop_w.close()
         if self._resolver is not None:
             self._resolver.close()
+
+
+def listen(config: ServerConfig) -> socket.socket:
+    """The listening socket of config.host/config.port (OSError if taken)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((config.host, config.port))
+        sock.listen(BACKLOG)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def serve_association(conn: socket.socket, addr: "_Address", config: ServerConfig,
+                      service: StoreService, negotiator: Negotiator, *,
+                      host_name: Union[str, Callable[[], str]], prefix: bytes = b"",
+                      request_deadline: Optional[float] = None,
+                      sleep: Callable[[float], object] = time.sleep) -> None:
+    """Serve one connection (blocking) until its association ends; ``prefix``
+    = bytes already read from it.  The caller closes the connection.  A
+    fault of ours aborts this association only."""
+    assoc = Association(config, service, addr[0], addr[1], negotiator, peer_host_name=host_name)
+    try:
+        if prefix:
+            assoc.receive(prefix)
+            _send_and_run_deferred(assoc, conn)
+        drive(assoc, conn, sleep, request_deadline=request_deadline,
+              pdu_timeout=config.pdu_timeout)
+    except Exception:
+        log.exception("internal error in association with %s:%d", addr[0], addr[1])
+        assoc.abort()
+        try:
+            conn.sendall(assoc.data_to_send())
+        except OSError:
+            pass
 
 
 if sys.platform.startswith("linux"):

@@ -1,0 +1,454 @@
+"""Process models: how `fastscp.serve` runs associations (ServerConfig.process_model).
+
+* ``"single"`` (``--single-process``): `fastscp.server.Server`, one process,
+  a thread per association.  Always used when the options keep state across
+  associations (sorting into study directories, ``-tn`` serial numbers, end
+  of study): that state lives in one process.
+* ``"auto"`` (the default): a pool of worker processes sharing the listening
+  socket, each serving one association at a time in its main thread.  No
+  thread convoy around the GIL, every core busy, and a peer that stalls holds
+  up only its own worker: the pool grows by one whenever no worker is idle
+  (up to ``max_associations``) and shrinks back when they idle again.
+* ``"fork"`` (``--fork``, as storescp): the parent accepts and forks a child
+  per connection; the child serves that association and exits.
+
+Forking a process that has threads is unsafe (a lock another thread holds
+at the fork stays locked forever in the child), so the parents here never
+start a thread: no association, resolver, timer or reaper thread and no
+`StoreService` (which may start timer and reaper threads) -- each child
+builds its own after the fork.  Signals only set flags and write to a
+wake-up pipe; the parent's loop does the work.
+"""
+from __future__ import annotations
+
+import errno
+import gc
+import logging
+import os
+import select
+import signal
+import socket
+import struct
+import sys
+import time
+from typing import Callable, Dict, List, Optional, Tuple, Union
+
+from fastscp.association import Association
+from fastscp.config import PROCESS_FORK, PROCESS_SINGLE, ServerConfig
+from fastscp.hostnames import lookup_host_name
+from fastscp.negotiation import Negotiator
+from fastscp.server import Server, listen, serve_association
+from fastscp.service import StoreService
+
+log = logging.getLogger("fastscp")
+
+#: a worker's report to the pool: its pid and state, one atomic pipe write
+_REPORT = struct.Struct("=iB")
+_IDLE, _BUSY = 0, 1
+#: seconds the parent waits at shutdown for children to end their associations
+STOP_WAIT = 10.0
+#: the pool keeps at most this many idle workers per core (it forks more on demand)
+IDLE_PER_CORE = 2
+#: accept() errors meaning "no descriptors/memory now": back off, do not spin
+_RESOURCE_ERRNOS = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
+
+
+def shares_state(config: ServerConfig) -> bool:
+    """Whether the options keep state across associations (so one process must serve them)."""
+    return (config.sort_mode is not None or config.timenames
+            or config.exec_on_eostudy is not None or config.rename_on_eostudy
+            or config.eostudy_timeout is not None)
+
+
+def serve(config: ServerConfig) -> None:
+    """Listen and serve as `config.process_model` says, until SIGINT/SIGTERM
+    (the command line's server; an application with Python callbacks embeds
+    `fastscp.server.Server`).  OSError if the port cannot be listened on."""
+    config.validate()
+    if config.process_model == PROCESS_FORK:
+        ForkServer(config).serve_forever()
+    elif config.process_model == PROCESS_SINGLE or shares_state(config):
+        Server(config).serve_forever()
+    else:
+        WorkerPool(config).serve_forever()
+
+
+class _Child:
+    """The association side of a child process: its own service, made after the fork."""
+
+    def __init__(self, config: ServerConfig, negotiator: Negotiator) -> None:
+        self.config = config
+        self.negotiator = negotiator
+        self.service = StoreService(config)
+        self.stopping = False
+        self.conn: Optional[socket.socket] = None
+        # --sleep-* pauses and the idle wait end early at shutdown
+        self.wake_fd, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_w, False)
+
+    def install_signals(self, on_retire: bool) -> None:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, self._on_stop)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        signal.signal(signal.SIGUSR1, self._on_retire if on_retire else signal.SIG_DFL)
+
+    def _wake(self) -> None:
+        try:
+            os.write(self._wake_w, b"x")
+        except OSError:
+            pass
+
+    def _on_stop(self, *_: object) -> None:
+        # as Server.shutdown: an association in progress is cut off (its
+        # partial object discarded)
+        self.stopping = True
+        self._wake()
+        if self.conn is not None:
+            try:
+                self.conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def _on_retire(self, *_: object) -> None:
+        # the pool has idle workers to spare: end after the association, if any
+        self.stopping = True
+        self._wake()
+
+    def sleep(self, seconds: float) -> None:
+        if not self.stopping:
+            _poll_in([self.wake_fd], seconds)
+
+    def serve(self, conn: socket.socket, addr: Tuple[str, int]) -> None:
+        deadline = time.monotonic() + self.config.acse_timeout
+        host_name: Union[str, Callable[[], str]] = addr[0]
+        if self.config.host_lookup:
+            # looked up when the association needs it, in this process only
+            host_name = lambda: lookup_host_name(addr[0])  # noqa: E731
+        self.conn = conn
+        try:
+            conn.setblocking(True)
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if not self.stopping:
+                serve_association(conn, addr, self.config, self.service, self.negotiator,
+                                  host_name=host_name, request_deadline=deadline,
+                                  sleep=self.sleep)
+        except OSError as exc:
+            log.debug("connection from %s: %s", addr[0], exc)
+        finally:
+            self.conn = None
+            conn.close()
+
+    def exit(self) -> None:
+        """Finish (pending end-of-study work of this process) and leave."""
+        code = 0
+        try:
+            self.service.close()
+        except Exception:
+            log.exception("internal error at the end of a child process")
+            code = 1
+        finally:
+            _exit(code)
+
+
+def _exit(code: int) -> None:
+    """Leave a child process without running the parent's clean-up (atexit,
+    its sockets' shutdown), after flushing what it logged or printed."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
+
+
+class _Parent:
+    """What both parents share: the listening socket, signals turned into
+    flags and a wake-up pipe, children reaped, and a bounded stop."""
+
+    def __init__(self, config: ServerConfig) -> None:
+        config.validate()
+        self.config = config
+        # built once here, inherited by every child
+        self.negotiator = Negotiator.from_config(config)
+        self._sock = listen(config)
+        self._sock.setblocking(False)
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
+        self._stopping = False
+        self.children: Dict[int, int] = {}          # pid -> state (_IDLE/_BUSY)
+
+    @property
+    def port(self) -> int:
+        port: int = self._sock.getsockname()[1]
+        return port
+
+    def shutdown(self) -> None:
+        """Stop serving (safe from a signal handler)."""
+        self._stopping = True
+        try:
+            os.write(self._wake_w, b"s")
+        except OSError:
+            pass
+
+    def serve_forever(self) -> None:
+        previous = {sig: signal.signal(sig, lambda *_: self.shutdown())
+                    for sig in (signal.SIGINT, signal.SIGTERM)}
+        previous[signal.SIGCHLD] = signal.signal(signal.SIGCHLD, lambda *_: None)
+        old_wakeup = signal.set_wakeup_fd(self._wake_w)
+        try:
+            self._run()
+        finally:
+            signal.set_wakeup_fd(old_wakeup)
+            self._stop_children()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            self.close()
+
+    def _run(self) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        self._sock.close()
+        for fd in (self._wake_r, self._wake_w):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+    def _drain_wake(self) -> None:
+        try:
+            while os.read(self._wake_r, 4096):
+                pass
+        except BlockingIOError:
+            pass
+
+    def _fork(self, child_main: Callable[[], None]) -> Optional[int]:
+        """Fork a child that runs `child_main` and exits; its pid, or None
+        if the system refused (logged)."""
+        # objects the parent made are never collected in a child: kept out
+        # of the collector's reach, they are not copied into each child by
+        # its collections' writes (copy-on-write)
+        gc.freeze()
+        try:
+            pid = os.fork()
+        except OSError as exc:
+            log.error("cannot create a child process: %s", exc.strerror or exc)
+            return None
+        if pid == 0:
+            try:
+                signal.set_wakeup_fd(-1)
+                os.close(self._wake_r)
+                os.close(self._wake_w)
+                child_main()
+            except BaseException:
+                log.exception("internal error in a child process")
+                _exit(1)
+            _exit(0)
+        self.children[pid] = _IDLE
+        return pid
+
+    def _reap(self) -> List[int]:
+        ended = []
+        while self.children:
+            try:
+                pid, _status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                self.children.clear()
+                break
+            if pid == 0:
+                break
+            if self.children.pop(pid, None) is not None:
+                ended.append(pid)
+        return ended
+
+    def _stop_children(self) -> None:
+        for pid in list(self.children):
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + STOP_WAIT
+        while self.children and time.monotonic() < deadline:
+            self._reap()
+            if self.children:
+                time.sleep(0.01)        # bounded: children end their associations now
+        for pid in list(self.children):
+            try:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+            except (ProcessLookupError, ChildProcessError):
+                pass
+        self.children.clear()
+
+    def _wait(self, watch_listener: bool, extra: Tuple[int, ...] = ()) -> List[int]:
+        """Block until the listening socket (if watched), the wake-up pipe or
+        one of `extra` is readable; returns the readable descriptors."""
+        fds = [self._wake_r, *extra] + ([self._sock.fileno()] if watch_listener else [])
+        return _poll_in(fds, None)
+
+
+def _poll_in(fds: List[int], timeout: Optional[float]) -> List[int]:
+    """The descriptors of `fds` readable (or at end of file) within `timeout` seconds."""
+    poller = select.poll()
+    for fd in fds:
+        poller.register(fd, select.POLLIN)
+    ms = None if timeout is None else max(0, int(min(timeout, 86400.0) * 1000))
+    return [fd for fd, _ in poller.poll(ms)]
+
+
+class ForkServer(_Parent):
+    """--fork: a child process per association, forked right after accept()."""
+
+    def _run(self) -> None:
+        listener = self._sock.fileno()
+        while not self._stopping:
+            full = len(self.children) >= self.config.max_associations
+            ready = self._wait(watch_listener=not full)
+            self._drain_wake()
+            self._reap()
+            if self._stopping or listener not in ready:
+                continue
+            try:
+                conn, addr = self._sock.accept()
+            except BlockingIOError:
+                continue
+            except OSError as exc:
+                if exc.errno in _RESOURCE_ERRNOS:
+                    log.error("cannot accept connection: %s", exc.strerror or exc)
+                    time.sleep(0.05)        # the condition passes; do not spin
+                continue
+            try:
+                self._fork(lambda: self._child(conn, addr))
+            finally:
+                conn.close()            # the child has its own copy
+
+    def _child(self, conn: socket.socket, addr: Tuple[str, int]) -> None:
+        self._sock.close()
+        # as storescp: the child announces itself at once, before any request
+        log.info("Association Received in child process (pid: %d)", os.getpid())
+        Association.received_message = None
+        child = _Child(self.config, self.negotiator)
+        child.install_signals(on_retire=False)
+        child.serve(conn, addr)
+        child.exit()
+
+
+class WorkerPool(_Parent):
+    """The default: worker processes that accept on the shared listening
+    socket and serve one association at a time each."""
+
+    def __init__(self, config: ServerConfig, *, min_idle: Optional[int] = None) -> None:
+        super().__init__(config)
+        cores = os.cpu_count() or 1
+        #: idle workers kept ready (a connection finds one without waiting for a fork)
+        self.min_idle = max(1, min_idle if min_idle is not None else cores)
+        self.max_idle = max(self.min_idle, IDLE_PER_CORE * cores)
+        self._report_r, self._report_w = os.pipe()
+        os.set_blocking(self._report_r, False)
+        #: its write end is held by the parent only: end of file = the parent is gone
+        self._life_r, self._life_w = os.pipe()
+        self._pending = b""
+
+    def close(self) -> None:
+        super().close()
+        for fd in (self._report_r, self._report_w, self._life_r, self._life_w):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+    def _run(self) -> None:
+        while not self._stopping:
+            self._adjust()
+            ready = self._wait(watch_listener=False, extra=(self._report_r,))
+            self._drain_wake()
+            if self._report_r in ready:
+                self._read_reports()
+            self._reap()
+
+    def _idle(self) -> List[int]:
+        return [pid for pid, state in self.children.items() if state == _IDLE]
+
+    def _adjust(self) -> None:
+        """Keep min_idle..max_idle workers idle, within max_associations."""
+        idle = self._idle()
+        while (len(idle) < self.min_idle and len(self.children) < self.config.max_associations
+               and not self._stopping):
+            pid = self._fork(self._worker)
+            if pid is None:
+                break
+            idle.append(pid)
+        for pid in idle[self.max_idle:]:
+            self.children[pid] = _BUSY      # retiring; its exit is reaped
+            try:
+                os.kill(pid, signal.SIGUSR1)
+            except ProcessLookupError:
+                pass
+
+    def _read_reports(self) -> None:
+        try:
+            while True:
+                data = os.read(self._report_r, _REPORT.size * 512)
+                if not data:
+                    break
+                self._pending += data
+        except BlockingIOError:
+            pass
+        whole = len(self._pending) - len(self._pending) % _REPORT.size
+        for pid, state in _REPORT.iter_unpack(self._pending[:whole]):
+            if pid in self.children:
+                self.children[pid] = state
+        self._pending = self._pending[whole:]
+
+    def _worker(self) -> None:
+        os.close(self._report_r)
+        os.close(self._life_w)
+        child = _Child(self.config, self.negotiator)
+        child.install_signals(on_retire=True)
+        me = os.getpid()
+        wait = _listener_waiter(self._sock.fileno(), (self._life_r, child.wake_fd))
+        try:
+            while not child.stopping:
+                if self._life_r in wait():
+                    break                       # the parent is gone
+                if child.stopping:
+                    break
+                try:
+                    conn, addr = self._sock.accept()
+                except (BlockingIOError, InterruptedError):
+                    continue                    # another worker took it
+                except OSError as exc:
+                    if exc.errno in _RESOURCE_ERRNOS:
+                        log.error("cannot accept connection: %s", exc.strerror or exc)
+                        time.sleep(0.05)
+                    continue
+                _report(self._report_w, me, _BUSY)
+                child.serve(conn, addr)
+                if not _report(self._report_w, me, _IDLE):
+                    break                       # the parent is gone
+        finally:
+            self._sock.close()
+        child.exit()
+
+
+def _report(fd: int, pid: int, state: int) -> bool:
+    try:
+        os.write(fd, _REPORT.pack(pid, state))
+        return True
+    except OSError:
+        return False
+
+
+def _listener_waiter(listener: int, others: Tuple[int, ...]) -> Callable[[], List[int]]:
+    """A blocking wait for the shared listening socket or `others`; on Linux
+    (epoll with EPOLLEXCLUSIVE) a connection wakes one idle worker, not all."""
+    exclusive = getattr(select, "EPOLLEXCLUSIVE", None)
+    if exclusive is None:
+        fds = [listener, *others]
+        return lambda: _poll_in(fds, None)
+    poller = select.epoll()
+    poller.register(listener, select.EPOLLIN | exclusive)
+    for fd in others:
+        poller.register(fd, select.EPOLLIN)
+    return lambda: [fd for fd, _ in poller.poll()]
