@@ -3,12 +3,20 @@
 Public API:
 
 - `Server`, `ServerConfig`: the embeddable receiver and its configuration;
+  `AsyncServer`: the same inside an asyncio application (coroutine callbacks);
+  `serve(config)`: the command line's server (its process models);
 - `StoredObject`, `AssociationInfo`, `StoreRequest`, `CompletedStudy`: what
   the callbacks receive;
 - `Association`: the sans-IO protocol core (bytes in, bytes out);
 - `DatasetWriter`: the sans-IO dataset stream writer.
 """
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from fastscp.aio import AsyncServer
+    from fastscp.processes import serve
 
 try:
     from importlib.metadata import version as _version
@@ -44,5 +52,19 @@ from fastscp.records import (  # noqa: E402
 )
 from fastscp._writer import DatasetWriter  # noqa: E402
 
-__all__ = ["Server", "ServerConfig", "StoredObject", "AssociationInfo", "StoreRequest",
+
+
+def __getattr__(name: str) -> object:
+    # imported when first asked for: asyncio and the process models cost
+    # start-up time that the command line's other paths do not need
+    if name == "AsyncServer":
+        from fastscp.aio import AsyncServer
+        return AsyncServer
+    if name == "serve":
+        from fastscp.processes import serve
+        return serve
+    raise AttributeError("module 'fastscp' has no attribute %r" % name)
+
+
+__all__ = ["Server", "AsyncServer", "serve", "ServerConfig", "StoredObject", "AssociationInfo", "StoreRequest",
            "CompletedStudy", "Association", "DatasetWriter", "__version__"]
