@@ -109,8 +109,10 @@ def predefined(appname: str) -> Dict[str, str]:
     }
 
 
-def _expand(text: str, lookup: Dict[str, str]) -> Tuple[str, bool]:
-    """``text`` with its ${variables} replaced; whether anything changed."""
+def _expand(original: str, lookup: Dict[str, str]) -> Tuple[str, bool]:
+    """``original`` with its ${variables} replaced; whether anything changed
+    (a ``${`` without ``}`` leaves it all as written, as in log4cplus)."""
+    text = original
     i, changed, expansions = 0, False, 0
     while True:
         start = text.find("${", i)
@@ -119,7 +121,7 @@ def _expand(text: str, lookup: Dict[str, str]) -> Tuple[str, bool]:
         end = text.find("}", start)
         if end < 0:
             loglog.error("\"%s\" has no closing brace. Opening brace at position %d." % (text, start))
-            return text, changed
+            return original, False
         name = text[start + 2:end]
         value = lookup.get(name) or os.environ.get(name, "")
         if not value or expansions >= _MAX_EXPANSIONS:
