@@ -29,13 +29,14 @@ LEVEL logger <> - message``.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import socket
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable, List, Optional
+from typing import Callable, List, Optional, Tuple
 
 from .log import level_name, log4cplus_name, loglog
 
@@ -58,15 +59,12 @@ def message_text(record: logging.LogRecord) -> str:
     return text
 
 
-def format_time(created: float, fmt: str, utc: bool) -> str:
-    """log4cplus' Time::getFormattedTime: strftime plus %q, %Q and %s."""
-    if not fmt:
-        return ""
-    seconds = int(created)
-    usec = int(round((created - seconds) * 1_000_000))
-    if usec >= 1_000_000:
-        seconds, usec = seconds + 1, usec - 1_000_000
-    out: List[str] = []
+@functools.lru_cache(maxsize=64)
+def _compile_time_format(fmt: str) -> Tuple[str, ...]:
+    """``fmt`` split into strftime formats and log4cplus' own ``%q``, ``%Q``,
+    ``%s`` (odd positions); parsed once per format."""
+    parts: List[str] = []
+    chunk: List[str] = []
     i = 0
     while i < len(fmt):
         c = fmt[i]
@@ -75,21 +73,38 @@ def format_time(created: float, fmt: str, utc: bool) -> str:
         if c == "%":
             spec = fmt[i + 1]
             i += 2
-            if spec == "q":
-                out.append("%03d" % (usec // 1000))
-            elif spec == "Q":
-                out.append("%03d.%03d" % (usec // 1000, usec % 1000))
-            elif spec == "s":
-                out.append(str(seconds))
-            elif spec == "%":
-                out.append("%%")
+            if spec in "qQs":
+                parts += ["".join(chunk), spec]
+                chunk = []
             else:
-                out.append("%" + spec)
+                chunk.append("%" + spec)
             continue
-        out.append(c)
+        chunk.append(c)
         i += 1
+    parts.append("".join(chunk))
+    return tuple(parts)
+
+
+def format_time(created: float, fmt: str, utc: bool) -> str:
+    """log4cplus' Time::getFormattedTime: strftime plus %q, %Q and %s."""
+    if not fmt:
+        return ""
+    seconds = int(created)
+    usec = int(round((created - seconds) * 1_000_000))
+    if usec >= 1_000_000:
+        seconds, usec = seconds + 1, usec - 1_000_000
     tm = time.gmtime(seconds) if utc else time.localtime(seconds)
-    return time.strftime("".join(out), tm)
+    out: List[str] = []
+    for n, part in enumerate(_compile_time_format(fmt)):
+        if n % 2 == 0:
+            out.append(time.strftime(part, tm) if part else "")
+        elif part == "q":
+            out.append("%03d" % (usec // 1000))
+        elif part == "Q":
+            out.append("%03d.%03d" % (usec // 1000, usec % 1000))
+        else:
+            out.append(str(seconds))
+    return "".join(out)
 
 
 def relative_millis(record: logging.LogRecord) -> str:
