@@ -515,6 +515,32 @@ def _sample(opt, long: bool = False) -> List[str]:
     return words
 
 
+_CONSOLE_CFG = """log4cplus.rootLogger = {level}, out
+log4cplus.appender.out = log4cplus::ConsoleAppender
+log4cplus.appender.out.ImmediateFlush = true
+log4cplus.appender.out.layout = log4cplus::PatternLayout
+log4cplus.appender.out.layout.ConversionPattern = [%p] %m%n
+"""
+
+
+@needs_storescp
+@pytest.mark.parametrize("argv", [
+    ["-lc", "info.cfg", "-v", P], ["-lc", "info.cfg", "-d", P], ["-lc", "info.cfg", "-q", P],
+    ["-lc", "info.cfg", "-ll", "info", P], ["-v", "-lc", "info.cfg", P],
+    # +v needs the application logger at INFO: the file decides
+    ["-lc", "warn.cfg", "+v", "-pdu", "1", P], ["-lc", "info.cfg", "+v", "-pdu", "1", P],
+    # once the root logger does not show errors, command line errors are silent
+    ["-lc", "fatal.cfg", "-pdu", "1", P], ["-lc", "error.cfg", "-pdu", "1", P],
+    # --arguments: through the root logger's appenders, whatever its level
+    ["--arguments", "-lc", "fatal.cfg", "-pdu", "1", P],
+    ["-lc", "missing.cfg", P], ["-lc", ".", P],
+], ids=lambda a: " ".join(a))
+def test_log_config_messages(argv, tmp_path):
+    for level in ("info", "warn", "error", "fatal"):
+        (tmp_path / ("%s.cfg" % level)).write_text(_CONSOLE_CFG.format(level=level.upper()))
+    assert_same(argv, cwd=tmp_path)
+
+
 def _first_unbuilt(words: Sequence[str]) -> str:
     """The option fastscp names when refusing ``words`` (first one not built)."""
     for w in words:
