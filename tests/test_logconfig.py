@@ -486,3 +486,18 @@ def test_library_configure_logging(tmp_path, make_server):
     assert size == 0                                    # Append defaults to false
     with pytest.raises(logconfig.LogConfigError, match="does not exist"):
         logconfig.configure_logging(str(tmp_path / "missing.cfg"))
+
+
+def test_pattern_source_location_and_lines():
+    """%F %b %L %l %M name where the message was logged (DCMTK: its C++
+    source; fastscp: the Python source); FormatEachLine=false keeps a
+    multi-line message in one piece."""
+    record = logging.LogRecord("fastscp.dcmtk.dcmnet", logging.WARNING, "/src/fastscp/x.py", 42,
+                               "one\ntwo", (), None, func="receive")
+    each = PatternLayout("%b:%L %M %F|%l|%-7c{1}|%.3P%m%n")
+    assert each.format(record) == ("x.py:42 receive /src/fastscp/x.py|/src/fastscp/x.py:42|dcmnet |Wone\n"
+                                   "x.py:42 receive /src/fastscp/x.py|/src/fastscp/x.py:42|dcmnet |Wtwo\n")
+    assert PatternLayout("%p: %m%n", format_each_line=False).format(record) == "WARN: one\ntwo\n"
+    # an empty pattern is the message alone (each line: no newline left)
+    assert PatternLayout("").format(record) == "onetwo"
+    assert PatternLayout("%d{}|%D{%%q}|100%").format(record).endswith("|%q|100%")

@@ -28,7 +28,7 @@ from typing import Dict, List
 
 from . import logproperties
 from .errors import ConfigError
-from .log import ROOT_LOGGER, loglog, python_name, remove_handlers
+from .log import ROOT_LOGGER, log4cplus_name, loglog, python_name, remove_handlers
 from .logappenders import NOT_SET, Appender, level_from_string, make_appender
 from .logproperties import Properties
 from .options import PROGRAM
@@ -81,24 +81,22 @@ def reset() -> None:
         logger.propagate = True
 
 
-def _configure_logger(logger: logging.Logger, value: str, appenders: Dict[str, Appender],
-                      is_root: bool) -> None:
-    """``LEVEL, appender, ...`` (blanks ignored, as log4cplus removes them)."""
+def _configure_logger(logger: logging.Logger, value: str, appenders: Dict[str, Appender]) -> None:
+    """``LEVEL, appender, ...`` (blanks removed, as log4cplus removes them)."""
+    is_root = logger.name == ROOT_LOGGER
     tokens = value.replace(" ", "").split(",")
-    if value.replace(" ", "") == "":
+    if tokens == [""]:
         loglog.error("PropertyConfigurator::configureLogger()- Invalid config string(Logger = %s): "
-                     "\"%s\"" % ("root" if is_root else logger.name[len(ROOT_LOGGER) + 1:], value))
+                     "\"%s\"" % (log4cplus_name(logger.name), value))
         return
     level = NOT_SET if tokens[0] == "INHERITED" else level_from_string(tokens[0])
-    if not is_root:
-        logger.setLevel(level)
-    elif level != NOT_SET:
-        logger.setLevel(level)
-    else:
+    if is_root and level == NOT_SET:
         loglog.error("You have tried to set NOT_SET_LOG_LEVEL to root.")
+    else:
+        logger.setLevel(level)
     remove_handlers(logger)
     for name in tokens[1:]:
-        if not name:
+        if not name:                    # log4cplus collapses ",,", drops a trailing ","
             continue
         appender = appenders.get(name)
         if appender is None:
@@ -131,10 +129,10 @@ def apply(props: Properties, appname: str = APPNAME) -> None:
             appenders[name] = appender
 
     if "rootLogger" in props:
-        _configure_logger(root, props.get("rootLogger"), appenders, True)
+        _configure_logger(root, props.get("rootLogger"), appenders)
     loggers = props.subset("logger.")
     for name in loggers.names():
-        _configure_logger(logging.getLogger(python_name(name)), loggers.get(name), appenders, False)
+        _configure_logger(logging.getLogger(python_name(name)), loggers.get(name), appenders)
 
     additivity = props.subset("additivity.")
     for name in additivity.names():

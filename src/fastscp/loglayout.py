@@ -36,7 +36,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 from .log import level_name, log4cplus_name, loglog
 
@@ -213,27 +213,23 @@ def _literal(text: str) -> Converter:
 
 
 
-def _simple_converters() -> dict[str, Converter]:
-    """The converters that take no {option}."""
-    short, qualified = short_hostname(), qualified_hostname()
-    return {
-        "m": lambda r, m: m,
-        "n": lambda r, m: "\n",
-        "p": lambda r, m: level_name(r.levelno),
-        "P": lambda r, m: level_name(r.levelno)[0],
-        "i": lambda r, m: str(os.getpid()),
-        "h": lambda r, m: short,
-        "H": lambda r, m: qualified,
-        "t": lambda r, m: str(r.thread or 0),
-        "T": lambda r, m: str(threading.get_native_id()),
-        "r": lambda r, m: relative_millis(r),
-        "F": lambda r, m: r.pathname,
-        "b": lambda r, m: r.filename,
-        "L": lambda r, m: str(r.lineno),
-        "l": lambda r, m: "%s:%d" % (r.pathname, r.lineno),
-        "M": lambda r, m: r.funcName or "",
-        "x": lambda r, m: "",
-    }
+#: the converters that take no {option} and need nothing looked up
+_SIMPLE: Dict[str, Converter] = {
+    "m": lambda r, m: m,
+    "n": lambda r, m: "\n",
+    "p": lambda r, m: level_name(r.levelno),
+    "P": lambda r, m: level_name(r.levelno)[0],
+    "i": lambda r, m: str(os.getpid()),
+    "t": lambda r, m: str(r.thread or 0),
+    "T": lambda r, m: str(threading.get_native_id()),
+    "r": lambda r, m: relative_millis(r),
+    "F": lambda r, m: r.pathname,
+    "b": lambda r, m: r.filename,
+    "L": lambda r, m: str(r.lineno),
+    "l": lambda r, m: "%s:%d" % (r.pathname, r.lineno),
+    "M": lambda r, m: r.funcName or "",
+    "x": lambda r, m: "",
+}
 
 
 class _PatternParser:
@@ -247,7 +243,6 @@ class _PatternParser:
         self.converters: List[Converter] = []
         self.literal = ""
         self.spec = _Spec()
-        self.simple = _simple_converters()
 
     def option(self) -> str:
         """The {option} after a converter letter, if any."""
@@ -320,8 +315,12 @@ class _PatternParser:
     def finish(self, c: str) -> int:
         """The converter for letter ``c`` is complete: add it."""
         from .options import c_long
-        conv: Optional[Converter] = self.simple.get(c)
-        if conv is None and c == "c":
+        conv: Optional[Converter] = _SIMPLE.get(c)
+        if conv is None and c in "hH":
+            # looked up once, when the pattern uses it (a DNS query for %H)
+            host = short_hostname() if c == "h" else qualified_hostname()
+            conv = _literal(host)
+        elif conv is None and c == "c":
             conv = _logger_converter(c_long(self.option()) or 0)
         elif conv is None and c in "dD":
             conv = _date_converter(self.option() or _DEFAULT_DATE_FORMAT, c == "d")
