@@ -32,6 +32,7 @@ STORESCP = "/usr/bin/storescp"
 
 import fastscp.cli as cli  # noqa: E402
 import fastscp.log as fslog  # noqa: E402
+import fastscp.logconfig as logconfig  # noqa: E402
 import fastscp.options as options  # noqa: E402
 
 have_storescp = os.access(STORESCP, os.X_OK)
@@ -63,6 +64,7 @@ def _restore_logger():
     logger = logging.getLogger("fastscp")
     state = (list(logger.handlers), logger.level, logger.propagate)
     yield
+    logconfig.reset()           # -lc configures loggers below it too
     logger.handlers[:] = state[0]
     logger.setLevel(state[1])
     logger.propagate = state[2]
@@ -513,6 +515,32 @@ def _sample(opt, long: bool = False) -> List[str]:
     return words
 
 
+_CONSOLE_CFG = """log4cplus.rootLogger = {level}, out
+log4cplus.appender.out = log4cplus::ConsoleAppender
+log4cplus.appender.out.ImmediateFlush = true
+log4cplus.appender.out.layout = log4cplus::PatternLayout
+log4cplus.appender.out.layout.ConversionPattern = [%p] %m%n
+"""
+
+
+@needs_storescp
+@pytest.mark.parametrize("argv", [
+    ["-lc", "info.cfg", "-v", P], ["-lc", "info.cfg", "-d", P], ["-lc", "info.cfg", "-q", P],
+    ["-lc", "info.cfg", "-ll", "info", P], ["-v", "-lc", "info.cfg", P],
+    # +v needs the application logger at INFO: the file decides
+    ["-lc", "warn.cfg", "+v", "-pdu", "1", P], ["-lc", "info.cfg", "+v", "-pdu", "1", P],
+    # once the root logger does not show errors, command line errors are silent
+    ["-lc", "fatal.cfg", "-pdu", "1", P], ["-lc", "error.cfg", "-pdu", "1", P],
+    # --arguments: through the root logger's appenders, whatever its level
+    ["--arguments", "-lc", "fatal.cfg", "-pdu", "1", P],
+    ["-lc", "missing.cfg", P], ["-lc", ".", P],
+], ids=lambda a: " ".join(a))
+def test_log_config_messages(argv, tmp_path):
+    for level in ("info", "warn", "error", "fatal"):
+        (tmp_path / ("%s.cfg" % level)).write_text(_CONSOLE_CFG.format(level=level.upper()))
+    assert_same(argv, cwd=tmp_path)
+
+
 def _first_unbuilt(words: Sequence[str]) -> str:
     """The option fastscp names when refusing ``words`` (first one not built)."""
     for w in words:
@@ -532,21 +560,11 @@ def test_unbuilt_option_refused(opt, tmp_path):
     argv = _sample(opt) + [P]
     rc, out, err = run_ours(argv)
     assert rc == 1 and out == ""
-    if opt.long == "--log-config":
-        return  # needs a real file: see test_log_config_refused
     assert error_line(err) == "error: option %s is not available yet in fastscp" % _first_unbuilt(argv)
     # also under -q: fastscp's refusal is never silent
-    if opt.long not in ("--verbose-pc", "--log-config"):
+    if opt.long != "--verbose-pc":
         rc, out, err = run_ours(["-q"] + argv)
         assert rc == 1 and "not available yet" in err
-
-
-def test_log_config_refused(tmp_path):
-    cfg = tmp_path / "log.cfg"
-    cfg.write_text("log4cplus.rootLogger=INFO, console\n")
-    rc, out, err = run_ours(["-lc", str(cfg), P])
-    assert rc == 1
-    assert error_line(err) == "error: option --log-config is not available yet in fastscp"
 
 
 @needs_storescp
@@ -687,6 +705,7 @@ def test_table_consistent():
     built = {o.long for o in options.OPTIONS if o.built}
     assert built == {
         "--help", "--version", "--arguments", "--quiet", "--verbose", "--debug", "--log-level",
+        "--log-config",
         "--output-directory", "--aetitle", "--max-pdu", "--single-process", "--fork",
         "--prefer-uncompr",
         "--access-full", "--disable-tls", "--normal", "--write-file", "--write-xfer-same",

@@ -8,7 +8,8 @@ Public API:
 - `StoredObject`, `AssociationInfo`, `StoreRequest`, `CompletedStudy`: what
   the callbacks receive;
 - `Association`: the sans-IO protocol core (bytes in, bytes out);
-- `DatasetWriter`: the sans-IO dataset stream writer.
+- `DatasetWriter`: the sans-IO dataset stream writer;
+- `configure_logging`: logging from a log4cplus properties file (as ``-lc``).
 """
 from __future__ import annotations
 
@@ -51,6 +52,7 @@ from fastscp.records import (  # noqa: E402
     AssociationInfo, CompletedStudy, StoredObject, StoreRequest,
 )
 from fastscp._writer import DatasetWriter  # noqa: E402
+from fastscp.logconfig import configure_logging  # noqa: E402
 
 
 
@@ -67,4 +69,5 @@ def __getattr__(name: str) -> object:
 
 
 __all__ = ["Server", "AsyncServer", "serve", "ServerConfig", "StoredObject", "AssociationInfo", "StoreRequest",
-           "CompletedStudy", "Association", "DatasetWriter", "__version__"]
+           "CompletedStudy", "Association", "DatasetWriter", "configure_logging",
+           "__version__"]

@@ -68,12 +68,13 @@ from typing import Dict, Iterable, List, Optional, Tuple
 from pydicom.datadict import DicomDictionary, RepeatersDictionary  # type: ignore[attr-defined]
 
 from fastscp import dictfile
+from fastscp.log import DATA_LOGGER
 
 __all__ = ["VRS", "VR_CODE", "TAGS", "CODES", "REPEATERS", "PRIVATE_CREATORS", "PRIVATE_KEYS",
            "PRIVATE_CODES", "private_key", "lookup_vr", "lookup_private_vr", "DICTPATH_FILES",
            "DICTPATH_PROBLEMS", "MAX_REPEATERS", "log_dictpath_problems"]
 
-log = logging.getLogger("fastscp")
+log = logging.getLogger(DATA_LOGGER)
 
 #: repeater masks: (mask, value, VR code)
 _Repeaters = Tuple[Tuple[int, int, int], ...]

@@ -37,11 +37,15 @@ from fastscp.errors import ProtocolError
 from fastscp.negotiation import Negotiator, describe_association
 from fastscp.records import AssociationInfo, DimseService, PendingStoreHandle
 from fastscp.uids import VERIFICATION_SOP_CLASS, log_abbreviation
+from fastscp.log import APP_LOGGER, NET_LOGGER
+from fastscp.progress import ProgressDots
+from fastscp.dimsedump import incoming_request
 
 if TYPE_CHECKING:
     from fastscp._pdu import Event
 
-log = logging.getLogger("fastscp")
+log = logging.getLogger(APP_LOGGER)
+net_log = logging.getLogger(NET_LOGGER)
 
 STA1, STA2, STA6, STA13 = "Sta1", "Sta2", "Sta6", "Sta13"
 
@@ -90,6 +94,8 @@ class Association:
         #: data set PDVs seen of the current C-STORE (--sleep-during/--abort-during)
         self._seen_pdvs = 0
         self._watch_pdvs = config.abort_during or config.sleep_during > 0
+        #: the progress dots of the current C-STORE, if shown (fastscp.progress)
+        self._dots: Optional[ProgressDots] = None
         self.reader = PDUReader(config.max_pdu)
         self.state = STA2
         self.info: Optional[AssociationInfo] = None
@@ -241,7 +247,8 @@ class Association:
             except ProtocolError as exc:
                 self._protocol_error(str(exc))
                 return
-            if self._watch_pdvs and self._store is not None and self._progress(ev):
+            if ((self._watch_pdvs or self._dots is not None) and self._store is not None
+                    and self._progress(ev)):
                 continue
             if ev is None:
                 return
@@ -257,22 +264,26 @@ class Association:
             self._on_pdu(ev.pdu_type, ev.payload)
 
     def _progress(self, ev: Optional[Event]) -> bool:
-        """storescp's per-PDV progress callback, for --abort-during and
-        --sleep-during only (checked after each batch the compiled reader
-        walked, so the default path has no per-PDV Python call).  Returns
-        True if `ev` was taken care of."""
+        """storescp's per-PDV progress callback, for the progress dots,
+        --abort-during and --sleep-during only (checked after each batch the
+        compiled reader walked, so the default path has no per-PDV Python
+        call).  Returns True if `ev` was taken care of."""
         n = self.reader.assembler.dataset_fragments
         new = n - self._seen_pdvs
         if new <= 0:
             return False
         self._seen_pdvs = n
+        if self._dots is not None:
+            self._dots.pdvs(new)
         if self.config.abort_during:
             self._test_abort()
             return True
-        # one pause per PDV; the event (if any) is handled after it
-        self._pause(self.config.sleep_during * new,
-                    None if ev is None else (lambda: self._dispatch(ev)))
-        return True
+        if self.config.sleep_during > 0:
+            # one pause per PDV; the event (if any) is handled after it
+            self._pause(self.config.sleep_during * new,
+                        None if ev is None else (lambda: self._dispatch(ev)))
+            return True
+        return False
 
     def _pause(self, seconds: float, then: Optional[Callable[[], None]] = None) -> None:
         self.pause = seconds
@@ -338,7 +349,7 @@ class Association:
     # -- association establishment --------------------------------------------
     def _on_associate_rq(self, payload: bytes) -> None:
         host_name = self._resolve_host_name()
-        log.debug("Association Received: %s", host_name)
+        net_log.debug("Association Received: %s", host_name)
         if self.received_message is not None:
             log.info("%s", self.received_message)
         try:
@@ -424,7 +435,11 @@ class Association:
         if field == C_ECHO_RQ:
             if has_dataset:
                 return self._dimse_abort("C-ECHO-RQ with a data set")
-            log.info("Received Echo Request (MsgID %s)", cmd.get(MESSAGE_ID))
+            if log.isEnabledFor(logging.DEBUG):   # storescp: the dump replaces the details
+                log.info("Received Echo Request")
+                log.debug("%s", incoming_request(cmd, ctx))
+            else:
+                log.info("Received Echo Request (MsgID %s)", cmd.get(MESSAGE_ID))
             self._respond(ctx, [(AFFECTED_SOP_CLASS, cmd.get(AFFECTED_SOP_CLASS, VERIFICATION_SOP_CLASS)),
                                 (COMMAND_FIELD, C_ECHO_RSP),
                                 (MESSAGE_ID_RESPONDED, cmd.get(MESSAGE_ID, 0)),
@@ -436,12 +451,18 @@ class Association:
                 return self._dimse_abort("C-Store RQ: DataSetType == NULL")
             if not sop_class or not sop_instance or MESSAGE_ID not in cmd:
                 return self._dimse_abort("Command Parse Failed: C-STORE-RQ lacks a required element")
-            log.info("Received Store Request (MsgID %s, %s)", cmd[MESSAGE_ID], log_abbreviation(sop_class))
+            if log.isEnabledFor(logging.DEBUG):
+                log.info("Received Store Request")
+                log.debug("%s", incoming_request(cmd, ctx))
+            else:
+                log.info("Received Store Request (MsgID %s, %s)", cmd[MESSAGE_ID],
+                         log_abbreviation(sop_class))
             self._store_command = cmd
             assert self.info is not None        # commands come only in Sta6
             self._store = self.service.begin_store(self.info, self.contexts[ctx][1], sop_class, sop_instance)
             self.reader.assembler.expect_dataset(ctx, self._store.sink)
             self._seen_pdvs = 0
+            self._dots = ProgressDots.start()
             if self.config.sleep_during > 0:      # storescp's "begin" progress callback
                 self._pause(self.config.sleep_during)
         else:
@@ -449,6 +470,9 @@ class Association:
                               % (field if isinstance(field, int) else 0))
 
     def _on_dataset_end(self, ctx: int) -> None:
+        if self._dots is not None:
+            self._dots.end()
+            self._dots = None
         if self.config.abort_after:
             return self._test_abort()
         if self.config.sleep_during > 0:          # storescp's "end" progress callback

@@ -16,7 +16,8 @@ from . import __version__
 from . import options as opts
 from .config import ServerConfig
 from .errors import ConfigError
-from .log import setup_logging
+from .log import APP_LOGGER, FATAL, ROOT_LOGGER, forced_log, level_of, loglog, setup_logging
+from .logconfig import configure_logging
 
 PROGRAM = opts.PROGRAM
 DESCRIPTION = opts.DESCRIPTION
@@ -25,7 +26,7 @@ DESCRIPTION = opts.DESCRIPTION
 EXIT_OK = 0
 EXIT_ERROR = 1
 
-log = logging.getLogger("fastscp")
+log = logging.getLogger(APP_LOGGER)
 
 
 # ---------------------------------------------------------------------------
@@ -170,13 +171,21 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except opts.CommandLineError as exc:
         _print_error(exc.message)
         return EXIT_ERROR
-    setup_logging(level)
-    errors_shown = opts.LEVEL_ORDER[level] <= opts.LEVEL_ORDER["error"]
+    log_config = cmd.last("--log-config")
+    if log_config is not None:
+        configure_logging(log_config.values[0])
+        # what storescp's later checks see (e.g. --verbose-pc needs INFO)
+        level = level_of(log)
+    else:
+        setup_logging(level)
+    root = logging.getLogger(ROOT_LOGGER)
+    # like storescp: command line errors are silent once the root logger
+    # does not show errors
+    errors_shown = root.isEnabledFor(logging.ERROR)
+    loglog.quiet = not errors_shown
     if cmd.has("--arguments"):
-        # storescp prints this whatever the level
-        text = arguments_message(cmd)
-        sys.stderr.write("".join("I: " + line + "\n" for line in text.split("\n")))
-        sys.stderr.flush()
+        # storescp logs this through the root logger whatever its level
+        forced_log(root, logging.INFO, arguments_message(cmd))
     log.debug("%s\n", header())
 
     # 3. everything else, then what we cannot do yet
@@ -195,7 +204,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if missing:
         # fastscp's own refusal ends the program, so it is reported like a
         # fatal error: shown even with -q, hidden only by -ll off
-        if level != "off":
+        if root.isEnabledFor(FATAL):
             _print_error(opts.NotAvailableError(missing[0]).message)
         return EXIT_ERROR
     st.port = port

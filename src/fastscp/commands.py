@@ -16,8 +16,9 @@ from typing import List, Optional
 
 from fastscp.records import AssociationInfo
 from fastscp.storage import UNUSUAL_NAME_CHARS
+from fastscp.log import APP_LOGGER
 
-log = logging.getLogger("fastscp")
+log = logging.getLogger(APP_LOGGER)
 
 #: characters kept in AE titles substituted for #a/#c (DCMTK 3.6.9); the
 #: value is then wrapped in double quotes

@@ -8,8 +8,9 @@ import queue
 import socket
 import threading
 from typing import List, Optional
+from fastscp.log import NET_LOGGER
 
-log = logging.getLogger("fastscp")
+log = logging.getLogger(NET_LOGGER)
 
 #: how long an association waits, when its A-ASSOCIATE-RQ is complete, for
 #: the peer's host name (looked up since the connection was accepted);

@@ -1,11 +1,24 @@
-"""Console logging in DCMTK's layout.
+"""Logger names, levels and the default console set-up, in DCMTK's terms.
 
-Every module logs through ``logging.getLogger("fastscp")`` or a child such
-as ``fastscp.assoc``.  :func:`setup_logging` gives that logger one handler
-writing ``L: message`` lines, where ``L`` is one of ``F E W I D T``; each
-line of a multi-line message carries the prefix, as DCMTK's ``%P: %m%n``
-pattern does.  Levels are DCMTK's: fatal, error, warn, info, debug, trace
-(trace being below Python's DEBUG), plus ``off`` and ``all``.
+fastscp's Python loggers mirror the log4cplus logger names DCMTK uses, under
+``fastscp``: the log4cplus root logger is ``fastscp`` and log4cplus logger
+``N`` is ``fastscp.N``.  So a log4cplus properties file (``-lc``,
+`fastscp.logconfig`) that configures ``dcmtk.apps.storescp`` configures the
+logger fastscp's application messages go to.  Which messages go where:
+
+=================================  ==============================================
+``dcmtk.apps.storescp``            everything the application logs (as storescp)
+``dcmtk.apps.storescp.progress``   nothing is logged; its level decides the
+                                   progress dots on stdout (exactly INFO: shown)
+``dcmtk.dcmnet``                   the network layer's debug lines (peer host)
+``dcmtk.dcmdata``                  data dictionary problems (DCMDICTPATH)
+root (``fastscp``)                 ``--arguments``
+=================================  ==============================================
+
+Levels are DCMTK's: fatal, error, warn, info, debug, trace (trace being below
+Python's DEBUG), plus ``off`` and ``all``.  :func:`setup_logging` installs
+DCMTK's default: one console handler on the root writing ``%P: %m%n`` to
+stderr (``I: message``, the prefix on every line of a message).
 """
 from __future__ import annotations
 
@@ -13,8 +26,20 @@ import logging
 import sys
 from typing import IO, Any, Optional
 
-#: the logger every fastscp module logs to (children: fastscp.assoc, ...)
-LOGGER_NAME = "fastscp"
+#: the log4cplus root logger: every fastscp logger is below it
+ROOT_LOGGER = "fastscp"
+LOGGER_NAME = ROOT_LOGGER
+#: the application's messages (storescp's logger)
+APP_LOGGER = ROOT_LOGGER + ".dcmtk.apps.storescp"
+#: only its level counts: progress dots when exactly INFO
+PROGRESS_LOGGER = APP_LOGGER + ".progress"
+#: the network layer's messages
+NET_LOGGER = ROOT_LOGGER + ".dcmtk.dcmnet"
+#: the data dictionary's messages
+DATA_LOGGER = ROOT_LOGGER + ".dcmtk.dcmdata"
+
+#: DCMTK's default console pattern
+DEFAULT_PATTERN = "%P: %m%n"
 
 #: custom level below DEBUG for DCMTK's TRACE
 TRACE = 5
@@ -37,54 +62,50 @@ LEVELS = {
     "all": 1,
 }
 
-_LETTERS = (
-    (logging.CRITICAL, "F"),
-    (logging.ERROR, "E"),
-    (logging.WARNING, "W"),
-    (logging.INFO, "I"),
-    (logging.DEBUG, "D"),
+#: log4cplus' level names (%p), most severe first, with their lowest Python level
+_NAMES = (
+    (logging.CRITICAL, "FATAL"),
+    (logging.ERROR, "ERROR"),
+    (logging.WARNING, "WARN"),
+    (logging.INFO, "INFO"),
+    (logging.DEBUG, "DEBUG"),
 )
 
 
-def level_letter(levelno: int) -> str:
-    """The one-letter tag DCMTK prints for a level."""
-    for threshold, letter in _LETTERS:
+def level_name(levelno: int) -> str:
+    """log4cplus' name of a level (``%p``): FATAL ERROR WARN INFO DEBUG TRACE."""
+    for threshold, name in _NAMES:
         if levelno >= threshold:
-            return letter
-    return "T"
+            return name
+    return "TRACE"
 
 
-class DcmtkFormatter(logging.Formatter):
-    """``L: message``, the prefix repeated on every line."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        text = record.getMessage()
-        if record.exc_info:
-            if not record.exc_text:
-                record.exc_text = self.formatException(record.exc_info)
-        if record.exc_text:
-            text = text + "\n" + record.exc_text if text else record.exc_text
-        if record.stack_info:
-            text = text + "\n" + self.formatStack(record.stack_info)
-        prefix = level_letter(record.levelno) + ": "
-        return "\n".join(prefix + line for line in text.split("\n"))
+def level_letter(levelno: int) -> str:
+    """The one-letter tag DCMTK prints for a level (``%P``)."""
+    return level_name(levelno)[0]
 
 
-class _ConsoleHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """Stream handler; with no explicit stream it writes to whatever
-    ``sys.stderr`` is at the time of each message (so redirections made
-    after set-up, e.g. by test frameworks, are honoured)."""
+def level_of(logger: logging.Logger) -> str:
+    """The DCMTK level name of a logger's effective level."""
+    levelno = logger.getEffectiveLevel()
+    for name in ("off", "fatal", "error", "warn", "info", "debug"):
+        if levelno >= LEVELS[name]:
+            return name
+    return "trace"
 
-    _fastscp_console = True
 
-    def __init__(self, stream: Optional[IO[str]] = None) -> None:
-        super().__init__(stream if stream is not None else sys.stderr)
-        self._follow_stderr = stream is None
+def log4cplus_name(python_name: str) -> str:
+    """The log4cplus name of a fastscp logger (``%c``): root for ``fastscp``."""
+    if python_name == ROOT_LOGGER:
+        return "root"
+    if python_name.startswith(ROOT_LOGGER + "."):
+        return python_name[len(ROOT_LOGGER) + 1:]
+    return python_name
 
-    def emit(self, record: logging.LogRecord) -> None:
-        if self._follow_stderr:
-            self.stream = sys.stderr
-        super().emit(record)
+
+def python_name(log4cplus_logger: str) -> str:
+    """The fastscp logger a log4cplus logger name configures."""
+    return ROOT_LOGGER + "." + log4cplus_logger
 
 
 def parse_level(level: str) -> int:
@@ -96,21 +117,33 @@ def parse_level(level: str) -> int:
                          % (level, ", ".join(LEVELS))) from None
 
 
-def setup_logging(level: str = "warn", stream: Optional[IO[str]] = None) -> logging.Logger:
-    """Configure the ``fastscp`` logger for console output.
-
-    ``level`` is a DCMTK level name (fatal, error, warn, info, debug, trace,
-    off, all).  ``stream`` defaults to the current ``sys.stderr``.  Calling
-    again replaces the handler installed before (no duplicate lines).
-    """
-    levelno = parse_level(level)
-    logger = logging.getLogger(LOGGER_NAME)
+def remove_handlers(logger: logging.Logger) -> None:
+    """Take off and close the handlers fastscp installed on ``logger``
+    (others, e.g. a test framework's, stay)."""
     for handler in list(logger.handlers):
-        if getattr(handler, "_fastscp_console", False):
+        if getattr(handler, "_fastscp_console", False) or getattr(handler, "_fastscp_appender", False):
             logger.removeHandler(handler)
             handler.close()
-    handler = _ConsoleHandler(stream)
-    handler.setFormatter(DcmtkFormatter())
+
+
+def setup_logging(level: str = "warn", stream: Optional[IO[str]] = None) -> logging.Logger:
+    """Configure fastscp's loggers for console output, as storescp without
+    ``-lc``: the root logger at ``level`` with one handler writing
+    ``L: message`` lines.
+
+    ``level`` is a DCMTK level name (fatal, error, warn, info, debug, trace,
+    off, all).  ``stream`` defaults to the current ``sys.stderr`` (looked up
+    at each message).  Calling again replaces the handler installed before
+    (no duplicate lines).
+    """
+    from .logappenders import ConsoleAppender
+    from .loglayout import PatternLayout
+    levelno = parse_level(level)
+    logger = logging.getLogger(ROOT_LOGGER)
+    remove_handlers(logger)
+    handler = ConsoleAppender(to_stderr=True, immediate_flush=True, stream=stream)
+    handler._fastscp_console = True
+    handler.setFormatter(PatternLayout(DEFAULT_PATTERN))
     logger.addHandler(handler)
     logger.setLevel(levelno)
     # our handler prints everything; do not print it again via root handlers
@@ -118,7 +151,36 @@ def setup_logging(level: str = "warn", stream: Optional[IO[str]] = None) -> logg
     return logger
 
 
+def forced_log(logger: logging.Logger, levelno: int, message: str) -> None:
+    """Log whatever the logger's level (log4cplus' forcedLog: storescp's
+    ``--arguments``); appender thresholds still apply."""
+    logger.handle(logger.makeRecord(logger.name, levelno, "(forced)", 0, message, (), None))
+
+
 def trace(logger: logging.Logger, msg: str, *args: object, **kwargs: Any) -> None:
     """Log at TRACE level."""
     if logger.isEnabledFor(TRACE):
         logger._log(TRACE, msg, args, **kwargs)
+
+
+class _LogLog:
+    """log4cplus' own diagnostics (``log4cplus:ERROR ...``) on stderr, for
+    problems in a configuration file or with its appenders; quiet mode
+    (set as storescp sets it) silences them."""
+
+    quiet = False
+
+    def _write(self, prefix: str, message: str) -> None:
+        if not self.quiet:
+            sys.stderr.write(prefix + message + "\n")
+            sys.stderr.flush()
+
+    def error(self, message: str) -> None:
+        self._write("log4cplus:ERROR ", message)
+
+    def warn(self, message: str) -> None:
+        self._write("log4cplus:WARN ", message)
+
+
+#: the one instance
+loglog = _LogLog()

@@ -34,12 +34,13 @@ from fastscp.uids import (
     IMPLICIT_VR_LITTLE_ENDIAN, STORAGE_SOP_CLASS_UIDS, UNCOMPRESSED_PREFERENCE,
     VERIFICATION_SOP_CLASS,
 )
+from fastscp.log import APP_LOGGER
 
 if TYPE_CHECKING:
     from fastscp.config import ServerConfig
     from fastscp.profiles import Profile
 
-log = logging.getLogger("fastscp")
+log = logging.getLogger(APP_LOGGER)
 
 #: Transfer syntaxes the storage path cannot store.  They are left out of
 #: every preference list (``+xa``, profiles), so a peer that proposes them

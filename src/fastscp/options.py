@@ -214,7 +214,7 @@ _opt("-ll", "--log-level", "log messages of level l and more severe",
      "[l]evel: string constant\n(fatal, error, warn, info, debug, trace)",
      [_S], built=True)
 _opt("-lc", "--log-config", "configure logging from file f",
-     "[f]ilename: string", [_S])
+     "[f]ilename: string", [_S], built=True)
 _opt("+v", "--verbose-pc", "list presentation contexts in verbose mode",
      built=True,
      field="verbose_pc", value=True)
@@ -868,25 +868,11 @@ def check_logging(cmd: CommandLine) -> str:
 
 def _check_log_config(path: str) -> None:
     """The checks storescp makes on a log4cplus properties file."""
-    if not os.path.isfile(path):
-        raise CommandLineError("Specified --log-config file does not exist")
+    from .logconfig import LogConfigError, read_config
     try:
-        with open(path, "rb") as fh:
-            text = os.fsdecode(fh.read())
-    except OSError:
-        raise CommandLineError("Specified --log-config file does not exist") from None
-    keys = []
-    for line in text.splitlines():
-        line = line.strip()
-        if not line or line.startswith("#") or "=" not in line:
-            continue
-        keys.append(line.split("=", 1)[0].strip())
-    if not keys:
-        raise CommandLineError("Specified --log-config file does not contain any settings")
-    if not any(k.startswith("log4cplus.") for k in keys):
-        raise CommandLineError("Specified --log-config file does not contain any valid settings")
-    if "log4cplus.rootLogger" not in keys:
-        raise CommandLineError("Specified --log-config file does not set up log4cplus.rootLogger")
+        read_config(path)
+    except LogConfigError as exc:
+        raise CommandLineError(str(exc)) from None
 
 
 @dataclass

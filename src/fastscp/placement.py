@@ -25,12 +25,13 @@ from typing import TYPE_CHECKING, List, Optional, Set, Tuple
 from fastscp.config import SORT_PATIENT_NAME, SORT_STUDY_UID
 from fastscp.storage import display_directory, sanitize_component
 from fastscp.uids import filename_prefix
+from fastscp.log import APP_LOGGER
 
 if TYPE_CHECKING:
     from fastscp.config import ServerConfig
     from fastscp.records import AssociationInfo
 
-log = logging.getLogger("fastscp")
+log = logging.getLogger(APP_LOGGER)
 
 #: the longest name component most file systems take (bytes)
 NAME_MAX = 255

@@ -36,11 +36,12 @@ from typing import Callable, Dict, List, Optional, Tuple, Union
 from fastscp.association import Association
 from fastscp.config import PROCESS_FORK, PROCESS_SINGLE, ServerConfig
 from fastscp.hostnames import lookup_host_name
+from fastscp.log import APP_LOGGER
 from fastscp.negotiation import Negotiator
 from fastscp.server import Server, listen, serve_association
 from fastscp.service import StoreService
 
-log = logging.getLogger("fastscp")
+log = logging.getLogger(APP_LOGGER)
 
 #: a worker's report to the pool: its pid and state, one atomic pipe write
 _REPORT = struct.Struct("=iB")

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from typing import Any, Callable, Optional, Protocol, Tuple, Union
 
 from fastscp._sink import DatasetSink
+from fastscp.log import APP_LOGGER
 
-log = logging.getLogger("fastscp")
+log = logging.getLogger(APP_LOGGER)
 
 
 @dataclass(frozen=True)

@@ -33,13 +33,14 @@ from fastscp.records import (
     AssociationHook, Hooks, StoredHook, StoreRequestHook, StudyHook,
 )
 from fastscp.service import StoreService
+from fastscp.log import APP_LOGGER
 
 #: a peer address as accept() returns it (host, port)
 _Address = Tuple[str, int]
 #: the arguments of Server._serve_connection
 _Job = Tuple[Any, ...]
 
-log = logging.getLogger("fastscp")
+log = logging.getLogger(APP_LOGGER)
 
 #: listen backlog (storescp: 50): bursts of connections wait here while the
 #: accept loop is busy, instead of having their SYNs dropped

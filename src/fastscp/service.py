@@ -25,8 +25,9 @@ from fastscp.records import (
 from fastscp.status import is_failure_status
 from fastscp.storage import PlacementFailed, Storage
 from fastscp.study import StudyEvents
+from fastscp.log import APP_LOGGER
 
-log = logging.getLogger("fastscp")
+log = logging.getLogger(APP_LOGGER)
 
 
 class PendingStore:

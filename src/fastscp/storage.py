@@ -18,6 +18,7 @@ import os
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Optional, Set, Tuple
+from fastscp.log import APP_LOGGER
 
 if TYPE_CHECKING:
     from fastscp.config import ServerConfig
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
     from fastscp.records import AssociationInfo
 
 
-log = logging.getLogger("fastscp")
+log = logging.getLogger(APP_LOGGER)
 
 TEMP_PREFIX = ".fastscp-"
 TEMP_SUFFIX = ".part"

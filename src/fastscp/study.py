@@ -22,8 +22,9 @@ from fastscp.config import ServerConfig
 from fastscp.placement import Study
 from fastscp.records import AssociationInfo, CompletedStudy, Hooks, call_hook
 from fastscp.storage import Storage
+from fastscp.log import APP_LOGGER
 
-log = logging.getLogger("fastscp")
+log = logging.getLogger(APP_LOGGER)
 
 
 class StudyEvents:
