@@ -263,9 +263,9 @@ for _short, _long, _help, _built in (
          value=None if _long == "--prefer-uncompr" else uids.PREFERENCE_LISTS[_long[2:]])
 _sub("network host access control (tcp wrapper):")
 _opt("-ac", "--access-full", "let every host connect (default)",
-     group="access", built=True)
+     group="access", built=True, field="access_control", value=False)
 _opt("+ac", "--access-control", "apply hosts.allow/hosts.deny rules",
-     group="access")
+     group="access", built=True, field="access_control", value=True)
 _sub("other network options:")
 _opt("-id", "--inetd", "serve one connection handed over by inetd\n(not with --fork)")
 _opt("-ts", "--socket-timeout", "seconds a connection may stay silent\n(0 or -1 for no limit)",
@@ -950,6 +950,11 @@ def check_rest(cmd: CommandLine, level: str, settings: Optional[Settings] = None
     inetd = cmd.has("--inetd")
     prefer = cmd.winner("prefer")
     prefer_name = prefer.long if prefer else None
+    # +ac needs libwrap (a storescp built without it has no +ac)
+    if cmd.winner("access") is BY_NAME["--access-control"]:
+        from . import access
+        if not access.available():
+            raise CommandLineError(access.UNAVAILABLE)
     # 4. values with minimums (network section order)
     for name in ("--socket-timeout", "--acse-timeout", "--dimse-timeout"):
         val(name)

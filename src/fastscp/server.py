@@ -25,6 +25,7 @@ import threading
 import time
 from typing import Any, Callable, Dict, Optional, Set, Tuple, Type, Union
 
+from fastscp.access import HostsAccess
 from fastscp.association import REQUEST_TIMEOUT_MESSAGE, Association
 from fastscp.hostnames import Lookup, Resolver
 from fastscp.config import ServerConfig
@@ -131,6 +132,8 @@ class Server:
         self._backoff = 0.0
         self._failures = _RateLimitedLog()
         self._resolver: Optional[Resolver] = Resolver() if config.host_lookup else None
+        #: +ac: libwrap's verdict on each connection, in its association thread
+        self._access = HostsAccess() if config.access_control else None
 
     @property
     def port(self) -> int:
@@ -243,6 +246,9 @@ class Server:
             pending = _Pending(conn, addr, time.monotonic() + self.config.acse_timeout)
             self._pending[conn] = pending
             sel.register(conn, selectors.EVENT_READ, pending)
+            if self._access is not None:
+                # +ac: the thread checks the peer (DNS may be slow) before a byte is read
+                self._hand_over(sel, pending)
 
     def _read_pending(self, sel: selectors.BaseSelector, pending: "_Pending") -> None:
         try:
@@ -299,6 +305,11 @@ class Server:
         assoc = Association(self.config, self.service, addr[0], addr[1], self.negotiator,
                             peer_host_name=host_name)
         try:
+            if self._access is not None:
+                if not self._access.admits(addr[0], lookup):
+                    return
+                # as in storescp, the wait for the A-ASSOCIATE-RQ starts after the check
+                request_deadline = time.monotonic() + self.config.acse_timeout
             if prefix:
                 assoc.receive(prefix)
                 _send_and_run_deferred(assoc, conn)
