@@ -2,10 +2,11 @@
 decides, as it does for storescp.
 
 storescp asks libwrap about each connection right after accept(), before
-any PDU: daemon name ``storescp``, the client's reverse DNS name as its
+any PDU: daemon name ``storescp``; the client's reverse DNS name as its
 resolver returned it (not checked against the forward mapping, so the
-PARANOID pattern never matches), or ``unknown`` with -dhl or when there is
-no name; its dotted address; user ``unknown``.  Calling the same library
+PARANOID pattern never matches), its dotted address if it has no name
+(getnameinfo's answer: such a client is KNOWN, not UNKNOWN), or
+``unknown`` with -dhl; its dotted address; user ``unknown``.  Calling the same library
 with the same request makes the rule language exactly the platform's
 (hosts_access(5), hosts_options(5), the distribution's patches), read
 afresh for every connection.  Where there is no libwrap, storescp is built
@@ -124,15 +125,18 @@ class HostsAccess:
         """The server's check of a new connection (before any byte of it
         is read): waits for the host name lookup (None: -dhl), asks
         libwrap, and logs a denial as storescp does."""
-        full_name = None
-        if lookup is not None:
+        if lookup is None:                          # -dhl
+            name, shown = UNKNOWN, address
+        else:
             # storescp looks the name up before it checks, however long it takes
             lookup.done.wait()
-            full_name = lookup.full_name
-        if self.permits(full_name, address):
+            # its getnameinfo() answers the address in digits if there is no name
+            name = lookup.full_name or address
+            shown = short_name(name, address)
+        if self.permits(name, address):
             return True
         # storescp's network layer logs this line before it checks; here
         # the association logs it for the connections that pass
-        log.debug("Association Received: %s", short_name(full_name, address))
-        log.error(DENIED, full_name or UNKNOWN, address)
+        log.debug("Association Received: %s", shown)
+        log.error(DENIED, name, address)
         return False

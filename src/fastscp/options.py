@@ -950,11 +950,6 @@ def check_rest(cmd: CommandLine, level: str, settings: Optional[Settings] = None
     inetd = cmd.has("--inetd")
     prefer = cmd.winner("prefer")
     prefer_name = prefer.long if prefer else None
-    # +ac needs libwrap (a storescp built without it has no +ac)
-    if cmd.winner("access") is BY_NAME["--access-control"]:
-        from . import access
-        if not access.available():
-            raise CommandLineError(access.UNAVAILABLE)
     # 4. values with minimums (network section order)
     for name in ("--socket-timeout", "--acse-timeout", "--dimse-timeout"):
         val(name)
@@ -1091,6 +1086,16 @@ def unavailable(cmd: CommandLine) -> List[Option]:
     return [occ.option for occ in cmd.effective() if not occ.option.built]
 
 
+def unsupported_here(cmd: CommandLine) -> Optional[str]:
+    """Why an option given cannot work on this system (None: all can):
+    +ac needs libwrap, as storescp built without it has no +ac."""
+    if cmd.winner("access") is BY_NAME["--access-control"]:
+        from . import access
+        if not access.available():
+            return access.UNAVAILABLE
+    return None
+
+
 def evaluate(argv: Sequence[str]) -> Tuple[CommandLine, Settings]:
     """Parse and check everything (no output, no logging set-up); raise
     CommandLineError/NotAvailableError.  Convenience for callers other than
@@ -1103,6 +1108,9 @@ def evaluate(argv: Sequence[str]) -> Tuple[CommandLine, Settings]:
     missing = unavailable(cmd)
     if missing:
         raise NotAvailableError(missing[0])
+    refusal = unsupported_here(cmd)
+    if refusal:
+        raise CommandLineError(refusal)
     return cmd, st
 
 
