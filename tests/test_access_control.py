@@ -164,6 +164,28 @@ def test_request_is_storescps(tmp_path):
     assert not h.permits(None, "10.0.0.1") and h.permits(None, "10.0.0.2")
 
 
+def test_concurrent_checks_keep_their_own_tables(tmp_path):
+    """libwrap's table paths are process globals: checks from several
+    threads at once, each with its own tables, get their own verdicts."""
+    judges = []
+    for i in range(6):
+        (tmp_path / ("%d.allow" % i)).write_text("")
+        (tmp_path / ("%d.deny" % i)).write_text("storescp: 10.0.0.%d\n" % i)
+        judges.append(access.HostsAccess(str(tmp_path / ("%d.allow" % i)), str(tmp_path / ("%d.deny" % i))))
+    wrong = []
+
+    def check(i: int) -> None:
+        for _ in range(300):
+            if judges[i].permits(None, "10.0.0.%d" % i) or not judges[i].permits(None, "10.0.0.%d" % (i + 1)):
+                wrong.append(i)
+    threads = [threading.Thread(target=check, args=(i,)) for i in range(len(judges))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not wrong and not any(t.is_alive() for t in threads)
+
+
 # ---------------------------------------------------------------------------
 # end to end, beside storescp +ac
 # ---------------------------------------------------------------------------
