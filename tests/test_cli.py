@@ -610,7 +610,6 @@ def test_inetd_is_real():
 
 
 ACCEPTED_UNBUILT = [
-    ["+ac"],
 ]
 
 
@@ -641,7 +640,7 @@ ACCEPTED = [
     ["-xf", "/etc/dcmtk/storescp.cfg", "Default"], ["-xf", "/etc/dcmtk/storescp.cfg", " all dicom "],
     ["-ts", "5"], ["-ts", "0"], ["-ts", "-1"], ["-ta", "5", "-td", "5"], ["--refuse"], ["--reject"],
     ["-dhl"], ["--ignore"], ["--sleep-after", "0"], ["--sleep-during", "0"], ["--abort-after"],
-    ["--abort-during"], ["-up"],
+    ["--abort-during"], ["-up"], ["+ac"], ["+ac", "-ac"], ["-ac", "+ac", "-dhl"],
     # placement and events (issue 6)
     ["-tn"], ["-ss", "pfx", "-xcs", "true"], ["-xcr", "true"], ["-su", "", "-rns", "-tos", "0"],
     ["-sp", "+uf", "-fe", ".dcm", "-xs"],
@@ -718,6 +717,8 @@ def test_table_consistent():
         "--socket-timeout", "--acse-timeout", "--dimse-timeout", "--disable-host-lookup",
         "--refuse", "--reject", "--ignore", "--sleep-after", "--sleep-during", "--abort-after",
         "--abort-during", "--uid-padding",
+        # host access control (issue 14)
+        "--access-control",
         # placement and events (issue 6)
         "--sort-conc-studies", "--sort-on-study-uid", "--sort-on-patientname",
         "--unique-filenames", "--timenames", "--filename-extension", "--exec-on-reception",

@@ -306,8 +306,8 @@ def test_slow_resolver_does_not_stall(make_server, monkeypatch):
 
     def slow(address):
         release_lookup.wait(20)
-        return "slowname"
-    monkeypatch.setattr(server_mod, "lookup_host_name", slow)
+        return "slowname.example"
+    monkeypatch.setattr(server_mod, "reverse_lookup", slow)
     srv = make_server()
     try:
         start = time.monotonic()

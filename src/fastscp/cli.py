@@ -201,11 +201,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             _print_error(exc.message)
         return EXIT_ERROR
     missing = opts.unavailable(cmd)
-    if missing:
+    refusal = opts.NotAvailableError(missing[0]).message if missing else opts.unsupported_here(cmd)
+    if refusal:
         # fastscp's own refusal ends the program, so it is reported like a
         # fatal error: shown even with -q, hidden only by -ll off
         if root.isEnabledFor(FATAL):
-            _print_error(opts.NotAvailableError(missing[0]).message)
+            _print_error(refusal)
         return EXIT_ERROR
     st.port = port
     config = build_config(st, cmd)

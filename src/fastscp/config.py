@@ -69,6 +69,10 @@ class ServerConfig:
     dimse_timeout: Optional[float] = None
     #: look up the peer's host name (reverse DNS); False = dotted IP (-dhl)
     host_lookup: bool = True
+    #: check each connection against /etc/hosts.allow and /etc/hosts.deny
+    #: with the system's TCP wrappers library, daemon name "storescp",
+    #: before any PDU (+ac; fastscp.access); False = every host (-ac)
+    access_control: bool = False
     #: refuse every association: A-ASSOCIATE-RJ 1/1/1 (--refuse)
     refuse: bool = False
     #: reject associations without an Implementation Class UID (--reject)

@@ -78,6 +78,10 @@ def validate(config: ServerConfig) -> None:
     if not 0 <= config.port < 65536:
         raise ConfigError("Invalid parameter value %s (%s)"
                           % (config.port, "underflow" if config.port < 0 else "overflow"))
+    if config.access_control:
+        from fastscp import access
+        if not access.available():
+            raise ConfigError(access.UNAVAILABLE)
     _check_values(config)
     _check_negotiation(config)
     _check_output(config)

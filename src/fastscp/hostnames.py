@@ -1,6 +1,8 @@
 """Peer host names, as storescp shows them (`#r`, log lines): reverse DNS
 cut at the first '.', looked up off the association threads so that a slow
-resolver never stalls reception (-dhl turns the lookup off)."""
+resolver never stalls reception (-dhl turns the lookup off).  The whole
+name (not cut) is kept for host access control (+ac), which storescp hands
+to libwrap as it came from the resolver."""
 from __future__ import annotations
 
 import logging
@@ -20,24 +22,34 @@ HOST_LOOKUP_WAIT = 0.5
 HOST_LOOKUP_WORKERS = 4
 
 
-def lookup_host_name(address: str) -> str:
-    """The peer name as storescp shows it: reverse DNS cut at the first '.',
-    or the address itself if there is no name."""
+def reverse_lookup(address: str) -> Optional[str]:
+    """The reverse DNS name of `address`, whole (storescp: gethostbyaddr's
+    h_name, not checked against the forward mapping); None if it has none."""
     try:
-        name = socket.gethostbyaddr(address)[0]
+        return socket.gethostbyaddr(address)[0] or None
     except (OSError, UnicodeError):
+        return None
+
+
+def short_name(full_name: Optional[str], address: str) -> str:
+    """The peer name as storescp shows it: the name cut at the first '.',
+    or the address itself if there is no name."""
+    if not full_name:
         return address
-    return name.split(".", 1)[0] or address
+    return full_name.split(".", 1)[0] or address
 
 
 class Lookup:
     """One peer's host name, looked up by a `Resolver` worker."""
 
-    __slots__ = ("address", "done", "name", "wanted")
+    __slots__ = ("address", "done", "full_name", "name", "wanted")
 
     def __init__(self, address: str):
         self.address = address
         self.done = threading.Event()
+        #: the whole reverse DNS name; None = none (or not looked up yet)
+        self.full_name: Optional[str] = None
+        #: the name as shown (short_name)
         self.name = address
         self.wanted = True
 
@@ -47,6 +59,16 @@ class Lookup:
             log.debug("host name lookup for %s not done: using the address", self.address)
         self.wanted = False
         return self.name
+
+
+def lookup_now(address: str) -> Lookup:
+    """The peer's name looked up in the calling thread (a child process
+    serving one association, where nothing else waits for it)."""
+    lookup = Lookup(address)
+    lookup.full_name = reverse_lookup(address)
+    lookup.name = short_name(lookup.full_name, address)
+    lookup.done.set()
+    return lookup
 
 
 class Resolver:
@@ -74,7 +96,8 @@ class Resolver:
                 return
             if lookup.wanted:        # skip peers that are already done with
                 try:
-                    lookup.name = lookup_host_name(lookup.address)
+                    lookup.full_name = reverse_lookup(lookup.address)
+                    lookup.name = short_name(lookup.full_name, lookup.address)
                 except Exception:    # never let one lookup end the worker
                     pass
             lookup.done.set()

@@ -263,9 +263,9 @@ for _short, _long, _help, _built in (
          value=None if _long == "--prefer-uncompr" else uids.PREFERENCE_LISTS[_long[2:]])
 _sub("network host access control (tcp wrapper):")
 _opt("-ac", "--access-full", "let every host connect (default)",
-     group="access", built=True)
+     group="access", built=True, field="access_control", value=False)
 _opt("+ac", "--access-control", "apply hosts.allow/hosts.deny rules",
-     group="access")
+     group="access", built=True, field="access_control", value=True)
 _sub("other network options:")
 _opt("-id", "--inetd", "serve one connection handed over by inetd\n(not with --fork)")
 _opt("-ts", "--socket-timeout", "seconds a connection may stay silent\n(0 or -1 for no limit)",
@@ -1072,6 +1072,16 @@ def unavailable(cmd: CommandLine) -> List[Option]:
     return [occ.option for occ in cmd.effective() if not occ.option.built]
 
 
+def unsupported_here(cmd: CommandLine) -> Optional[str]:
+    """Why an option given cannot work on this system (None: all can):
+    +ac needs libwrap, as storescp built without it has no +ac."""
+    if cmd.winner("access") is BY_NAME["--access-control"]:
+        from . import access
+        if not access.available():
+            return access.UNAVAILABLE
+    return None
+
+
 def evaluate(argv: Sequence[str]) -> Tuple[CommandLine, Settings]:
     """Parse and check everything (no output, no logging set-up); raise
     CommandLineError/NotAvailableError.  Convenience for callers other than
@@ -1084,6 +1094,9 @@ def evaluate(argv: Sequence[str]) -> Tuple[CommandLine, Settings]:
     missing = unavailable(cmd)
     if missing:
         raise NotAvailableError(missing[0])
+    refusal = unsupported_here(cmd)
+    if refusal:
+        raise CommandLineError(refusal)
     return cmd, st
 
 

@@ -35,7 +35,8 @@ from typing import Callable, Dict, List, Optional, Tuple, Union
 
 from fastscp.association import Association
 from fastscp.config import PROCESS_FORK, PROCESS_SINGLE, ServerConfig
-from fastscp.hostnames import lookup_host_name
+from fastscp.access import HostsAccess
+from fastscp.hostnames import Lookup, lookup_now
 from fastscp.log import APP_LOGGER
 from fastscp.negotiation import Negotiator
 from fastscp.server import Server, listen, serve_association
@@ -81,6 +82,7 @@ class _Child:
         self.config = config
         self.negotiator = negotiator
         self.service = StoreService(config)
+        self.access = HostsAccess() if config.access_control else None
         self.stopping = False
         self.conn: Optional[socket.socket] = None
         # --sleep-* pauses and the idle wait end early at shutdown
@@ -120,13 +122,21 @@ class _Child:
             _poll_in([self.wake_fd], seconds)
 
     def serve(self, conn: socket.socket, addr: Tuple[str, int]) -> None:
-        deadline = time.monotonic() + self.config.acse_timeout
         host_name: Union[str, Callable[[], str]] = addr[0]
+        lookup: Optional[Lookup] = None
         if self.config.host_lookup:
             # looked up when the association needs it, in this process only
-            host_name = lambda: lookup_host_name(addr[0])  # noqa: E731
+            host_name = lambda: lookup_now(addr[0]).name  # noqa: E731
         self.conn = conn
         try:
+            if self.access is not None:
+                if self.config.host_lookup:
+                    lookup = lookup_now(addr[0])
+                    host_name = lookup.name
+                if not self.access.admits(addr[0], lookup):
+                    return
+            # the wait for the A-ASSOCIATE-RQ starts after the +ac check, as in storescp
+            deadline = time.monotonic() + self.config.acse_timeout
             conn.setblocking(True)
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if not self.stopping:

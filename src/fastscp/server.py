@@ -25,6 +25,7 @@ import threading
 import time
 from typing import Any, Callable, Dict, Optional, Set, Tuple, Type, Union
 
+from fastscp.access import HostsAccess
 from fastscp.association import REQUEST_TIMEOUT_MESSAGE, Association
 from fastscp.hostnames import Lookup, Resolver
 from fastscp.config import ServerConfig
@@ -125,6 +126,8 @@ class Server:
         self._backoff = 0.0
         self._failures = _RateLimitedLog()
         self._resolver: Optional[Resolver] = Resolver() if config.host_lookup else None
+        #: +ac: libwrap's verdict on each connection, in its association thread
+        self._access = HostsAccess() if config.access_control else None
 
     @property
     def port(self) -> int:
@@ -237,6 +240,9 @@ class Server:
             pending = _Pending(conn, addr, time.monotonic() + self.config.acse_timeout)
             self._pending[conn] = pending
             sel.register(conn, selectors.EVENT_READ, pending)
+            if self._access is not None:
+                # +ac: the thread checks the peer (DNS may be slow) before a byte is read
+                self._hand_over(sel, pending)
 
     def _read_pending(self, sel: selectors.BaseSelector, pending: "_Pending") -> None:
         try:
@@ -291,6 +297,11 @@ class Server:
                           prefix: bytes = b"", request_deadline: Optional[float] = None) -> None:
         host_name: Union[str, Callable[[], str]] = addr[0] if lookup is None else lookup.result
         try:
+            if self._access is not None:
+                if not self._access.admits(addr[0], lookup):
+                    return
+                # as in storescp, the wait for the A-ASSOCIATE-RQ starts after the check
+                request_deadline = time.monotonic() + self.config.acse_timeout
             serve_association(conn, addr, self.config, self.service, self.negotiator,
                               host_name=host_name, prefix=prefix,
                               request_deadline=request_deadline, sleep=self._stopping.wait)
