@@ -67,6 +67,21 @@ def files_being_written(directory) -> List[str]:
     return found
 
 
+def child_pids(pid: int) -> List[int]:
+    """The child processes of pid (a server's workers or forked children), zombies included."""
+    out = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open("/proc/%s/stat" % name) as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                out.append(int(name))
+    return out
+
+
 def all_files(directory) -> List[Path]:
     return sorted(p for p in Path(directory).iterdir() if p.is_file())
 

@@ -20,7 +20,7 @@ from typing import Dict, List, Optional, Sequence
 
 import pytest
 
-from conftest import DCMTK_ENV, ECHOSCU, STORESCP, free_port, run_storescu, terminate, wait_for
+from conftest import DCMTK_ENV, ECHOSCU, STORESCP, child_pids, free_port, run_storescu, terminate, wait_for
 
 import fastscp.log as fslog
 from fastscp import logconfig, logproperties
@@ -65,6 +65,8 @@ class Run:
                               capture_output=True).returncode == 0
 
     def stop(self) -> None:
+        # fastscp's worker processes log under their own pids (%i)
+        self.pids = [self.proc.pid, *child_pids(self.proc.pid)]
         terminate(self.proc)
         self.stdout, self.stderr = self.proc.communicate()
 
@@ -74,7 +76,9 @@ class Run:
 
 
 def _mask(text: str, run: Run) -> str:
-    text = text.replace(str(run.proc.pid), "<pid>").replace(str(run.port), "<port>")
+    for pid in getattr(run, "pids", [run.proc.pid]):
+        text = re.sub(r"\b%d\b" % pid, "<pid>", text)
+    text = text.replace(str(run.port), "<port>")
     text = text.replace(STORESCP, "storescp")
     text = text.replace("storescp", "<prog>").replace("fastscp", "<prog>")
     text = re.sub(r"\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(\.\d{3}(\.\d{3})?)?Z?", "<time>", text)

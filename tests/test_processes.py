@@ -18,24 +18,9 @@ from fastscp.errors import ConfigError
 
 from pydicom.data import get_testdata_file
 
-from conftest import DCMTK_ENV, ECHOSCU, final_files, run_storescu, wait_for
+from conftest import DCMTK_ENV, ECHOSCU, child_pids as children, final_files, run_storescu, wait_for
 
 CHILD_LINE = re.compile(r"I: Association Received in child process \(pid: (\d+)\)")
-
-
-def children(pid: int) -> List[int]:
-    """Live (not zombie) and zombie child processes of pid."""
-    out = []
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            try:
-                with open("/proc/%s/stat" % name) as f:
-                    fields = f.read().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == pid:
-                out.append(int(name))
-    return out
 
 
 def zombies(pid: int) -> List[int]:
