@@ -2,9 +2,12 @@
 (fastscp.dictdata) and read at start-up without importing pydicom."""
 from __future__ import annotations
 
+import importlib.metadata
+
 import pydicom
 import pytest
 
+import fastscp
 from fastscp import _dictionary, dictdata
 
 
@@ -40,3 +43,7 @@ def test_encoding_round_trip_and_damage_detected():
 ])
 def test_ambiguous_vrs(vr, expected):
     assert dictdata.VRS[dictdata.resolve_vr(vr)] == expected
+
+
+def test_version_is_the_packages():
+    assert fastscp.__version__ == importlib.metadata.version("fastscp")

@@ -10,11 +10,7 @@ Public API:
 """
 from __future__ import annotations
 
-try:
-    from importlib.metadata import version as _version
-    __version__ = _version("fastscp")
-except Exception:  # running from a source tree
-    __version__ = "0.1.0"
+from fastscp._version import __version__
 
 _COMPILED = ("_sink", "_dimse", "_pdu", "_pdv", "_writer")
 
