@@ -160,7 +160,6 @@ from posix.types cimport off_t
 from fastscp._sink cimport DatasetSink
 
 import os
-import uuid
 
 from fastscp.errors import DatasetError, OutputError
 from fastscp import uids
@@ -912,6 +911,7 @@ cdef class DatasetWriter(DatasetSink):
             elif forced:
                 inst = self.cmd_instance
             else:
+                import uuid     # here, not at start-up (uuid imports platform: ~5 ms)
                 inst = ("2.25.%d" % uuid.uuid4().int).encode()
             self.meta_forced = forced
         meta = _build_meta(cls, inst, self.transfer_syntax, self.impl_uid, self.impl_version, self.calling_ae)

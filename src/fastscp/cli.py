@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import os
-import platform
 import sys
 from typing import List, Optional, Sequence
 
@@ -84,6 +83,7 @@ def help_text() -> str:
 
 def version_text() -> str:
     import importlib.util
+    import platform     # here, not at start-up (inetd starts a process per association)
     compiled = []
     for name in ("_pdu", "_pdv", "_writer"):
         try:
