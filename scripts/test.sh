@@ -8,8 +8,10 @@ cd "$(dirname "$0")/.."
 
 # Debian packages of the real peers the tests start (one per line):
 #   dcmtk: storescp/storescu/echoscu, the reference
+#   xinetd: the super-server the --inetd tests start (tests/superserver.py)
 DEBIAN_PACKAGES=(
     dcmtk
+    xinetd
 )
 missing=()
 for pkg in "${DEBIAN_PACKAGES[@]}"; do

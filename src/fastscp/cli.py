@@ -2,7 +2,9 @@
 
 ``main(argv)`` parses the arguments with :mod:`fastscp.options` (same
 notation, messages and exit codes as storescp), sets up logging, checks the
-output directory and the port, and runs :class:`fastscp.server.Server`.
+output directory and the port, and runs :class:`fastscp.server.Server`, or
+with ``--inetd`` serves the connection on standard input
+(:mod:`fastscp.inetd`).
 """
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ import os
 import sys
 from typing import List, Optional, Sequence
 
-from . import __version__
+from . import __version__, inetd
 from . import options as opts
 from .config import ServerConfig
 from .errors import ConfigError
@@ -20,9 +22,12 @@ from .log import setup_logging
 PROGRAM = opts.PROGRAM
 DESCRIPTION = opts.DESCRIPTION
 
-#: exit codes (storescp uses only these two here)
+#: exit codes, storescp's: 0 also at the end of an --inetd run, however the
+#: association went; 1 for every error; 99 when --inetd cannot take over
+#: standard input and output
 EXIT_OK = 0
 EXIT_ERROR = 1
+EXIT_INETD_STDIO = 99
 
 log = logging.getLogger("fastscp")
 
@@ -162,8 +167,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             return EXIT_OK
         _print_error(opts.NotAvailableError(excl).message)
         return EXIT_ERROR
+    inetd_connection: Optional[int] = None
+    if cmd.has("--inetd"):
+        # as storescp: from here on every message goes to /dev/null (or -lc)
+        try:
+            inetd_connection = inetd.take_over_stdio()
+        except OSError:
+            return EXIT_INETD_STDIO
 
-    # 2. port and logging; errors up to here are always printed
+    # 2. port and logging; errors up to here are printed (but not with --inetd)
     try:
         port = opts.check_port_param(cmd)
         level = opts.check_logging(cmd)
@@ -223,6 +235,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return EXIT_ERROR
 
     # 5. serve
+    if inetd_connection is not None:
+        inetd.serve(config, inetd_connection)
+        return EXIT_OK
     try:
         from .server import Server
     except ImportError as exc:

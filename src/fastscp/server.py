@@ -299,18 +299,9 @@ class Server:
         assoc = Association(self.config, self.service, addr[0], addr[1], self.negotiator,
                             peer_host_name=host_name)
         try:
-            if prefix:
-                assoc.receive(prefix)
-                _send_and_run_deferred(assoc, conn)
-            drive(assoc, conn, self._stopping.wait, request_deadline=request_deadline,
-                  pdu_timeout=self.config.pdu_timeout)
-        except Exception:
-            log.exception("internal error in association with %s:%d", addr[0], addr[1])
-            assoc.abort()
-            try:
-                conn.sendall(assoc.data_to_send())
-            except OSError:
-                pass
+            serve_association(assoc, conn, self._stopping.wait, prefix=prefix,
+                              request_deadline=request_deadline,
+                              pdu_timeout=self.config.pdu_timeout)
         finally:
             if lookup is not None:
                 lookup.wanted = False
@@ -360,6 +351,28 @@ else:
     def _set_timeout(conn: socket.socket, timeout: Optional[float]) -> None:
         conn.settimeout(None if timeout is None else min(timeout, MAX_TIMEOUT))
     _TIMEOUT_ERRORS = (socket.timeout,)
+
+
+def serve_association(assoc: Association, conn: socket.socket, sleep: Callable[[float], object],
+                      *, prefix: bytes = b"", request_deadline: Optional[float] = None,
+                      pdu_timeout: Optional[float] = None) -> None:
+    """Run one association to its end with `drive`, after the bytes already
+    read (``prefix``); a fault of ours is logged and aborts the association
+    rather than leaving the peer waiting.  Used by `Server` and by
+    :mod:`fastscp.inetd`."""
+    try:
+        if prefix:
+            assoc.receive(prefix)
+            _send_and_run_deferred(assoc, conn)
+        drive(assoc, conn, sleep, request_deadline=request_deadline, pdu_timeout=pdu_timeout)
+    except Exception:
+        log.exception("internal error in association with %s:%d",
+                      assoc.peer_address, assoc.peer_port)
+        assoc.abort()
+        try:
+            conn.sendall(assoc.data_to_send())
+        except OSError:
+            pass
 
 
 def drive(assoc: Association, conn: socket.socket,
