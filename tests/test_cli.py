@@ -411,7 +411,7 @@ def test_help(argv):
     lines = out.splitlines()
     assert lines[0].startswith("$fastscp: fastscp v")
     assert lines[2] == "fastscp: DICOM storage (C-STORE) SCP"
-    assert "usage: fastscp [options] port" in lines
+    assert "usage: fastscp [options] [port]" in lines   # as storescp: no port with --inetd
     for opt in options.OPTIONS:
         pattern = r"^[* ] *" + (re.escape(opt.short) + " +" if opt.short else "") \
             + re.escape(opt.long) + "( |$)"

@@ -66,13 +66,13 @@ def _option_lines(opt: opts.Option, indent: int) -> List[str]:
 def help_text() -> str:
     """The usage text, generated from the option table."""
     out = [banner().rstrip("\n")]
-    out.append("usage: %s [options] port" % PROGRAM)
+    out.append("usage: %s [options] [port]" % PROGRAM)
     out.append("")
     out.append("options marked * are storescp options that %s does not support yet;" % PROGRAM)
     out.append("they are refused with an error.")
     out.append("")
     out.append("parameters:")
-    out.append("  port".ljust(_TEXT_COL - 2) + "  TCP port to listen on")
+    out.append("  port".ljust(_TEXT_COL - 2) + "  TCP port to listen on (not used with --inetd)")
     for title, subs in opts.SECTIONS:
         out.append(title + ":")
         for sub, options in subs:
