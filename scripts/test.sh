@@ -9,9 +9,11 @@ cd "$(dirname "$0")/.."
 # Debian packages of the real peers the tests start (one per line):
 #   dcmtk: storescp/storescu/echoscu, the reference
 #   tcpd: tcpdmatch, the oracle of the +ac rule language test (test_access_control.py)
+#   xinetd: the super-server the --inetd tests start (tests/superserver.py)
 DEBIAN_PACKAGES=(
     dcmtk
     tcpd
+    xinetd
 )
 missing=()
 for pkg in "${DEBIAN_PACKAGES[@]}"; do

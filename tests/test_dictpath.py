@@ -24,7 +24,7 @@ from dicomenc import Enc
 from dicomfile import split_file
 from test_differential import _compare_dirs, _pynetdicom_send
 
-from fastscp import _dictionary, dictfile
+from fastscp import _dictionary, dictfile, dictpath
 from fastscp.dictfile import PARITY_ANY, PARITY_EVEN, PARITY_ODD, fastscp_vr, parse_lines
 
 DCMTK_DICTS = sorted(glob.glob("/usr/share/libdcmtk*/dicom.dic"))
@@ -212,8 +212,8 @@ def dic(*lines):
        st.lists(st.integers(0, 0xFFFF), max_size=50))
 def test_range_masks_match_exactly_the_range(lo, hi, parity, probes):
     """A range becomes (mask, value) pairs for the writer's repeater table."""
-    blocks = _dictionary._blocks(lo, hi, parity)
-    covered = set(_dictionary._numbers(lo, hi, parity))
+    blocks = dictpath._blocks(lo, hi, parity)
+    covered = set(dictpath._numbers(lo, hi, parity))
     assert len(blocks) <= 32
     for v in probes + [lo - 1, lo, lo + 1, hi - 1, hi, hi + 1, 0, 0xFFFF]:
         if 0 <= v <= 0xFFFF:
@@ -332,7 +332,7 @@ def test_unexpected_failure_falls_back_to_pydicom(tmp_path, monkeypatch):
 
     def broken(self, entries):
         raise RuntimeError("boom")
-    monkeypatch.setattr(_dictionary._Tables, "merge", broken)
+    monkeypatch.setattr(dictpath._Tables, "merge", broken)
     built = _dictionary._load(str(tmp_path / "f.dic"))
     assert built[:6] == _dictionary._build(None)[:6]
     assert built[6:] == ((str(tmp_path / "f.dic"),),

@@ -19,11 +19,7 @@ if TYPE_CHECKING:
     from fastscp.aio import AsyncServer
     from fastscp.processes import serve
 
-try:
-    from importlib.metadata import version as _version
-    __version__ = _version("fastscp")
-except Exception:  # running from a source tree
-    __version__ = "0.1.0"
+from fastscp._version import __version__
 
 _COMPILED = ("_sink", "_dimse", "_pdu", "_pdv", "_writer")
 

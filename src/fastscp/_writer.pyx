@@ -162,7 +162,6 @@ from fastscp._sink cimport DatasetSink
 import functools
 import os
 import struct
-import uuid
 
 from fastscp.errors import DatasetError, OutputError
 from fastscp import uids
@@ -931,6 +930,7 @@ cdef class DatasetWriter(DatasetSink):
             elif forced:
                 inst = self.cmd_instance
             else:
+                import uuid     # here, not at start-up (uuid imports platform: ~5 ms)
                 inst = ("2.25.%d" % uuid.uuid4().int).encode()
             self.meta_forced = forced
         meta = _build_meta(cls, inst, self.transfer_syntax, self.impl_uid, self.impl_version, self.calling_ae)

@@ -31,7 +31,9 @@ from typing import Optional
 
 from fastscp.hostnames import Lookup, short_name
 
-log = logging.getLogger("fastscp")
+from fastscp.log import APP_LOGGER
+
+log = logging.getLogger(APP_LOGGER)
 
 #: the daemon name storescp's rules are written for
 DAEMON = "storescp"

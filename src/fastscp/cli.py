@@ -2,17 +2,18 @@
 
 ``main(argv)`` parses the arguments with :mod:`fastscp.options` (same
 notation, messages and exit codes as storescp), sets up logging, checks the
-output directory and the port, and runs :class:`fastscp.server.Server`.
+output directory and the port, and runs :class:`fastscp.server.Server`, or
+with ``--inetd`` serves the connection on standard input
+(:mod:`fastscp.inetd`).
 """
 from __future__ import annotations
 
 import logging
 import os
-import platform
 import sys
 from typing import List, Optional, Sequence
 
-from . import __version__
+from . import __version__, inetd
 from . import options as opts
 from .config import ServerConfig
 from .errors import ConfigError
@@ -22,9 +23,12 @@ from .logconfig import configure_logging
 PROGRAM = opts.PROGRAM
 DESCRIPTION = opts.DESCRIPTION
 
-#: exit codes (storescp uses only these two here)
+#: exit codes, storescp's: 0 also at the end of an --inetd run, however the
+#: association went; 1 for every error; 99 when --inetd cannot take over
+#: standard input and output
 EXIT_OK = 0
 EXIT_ERROR = 1
+EXIT_INETD_STDIO = 99
 
 log = logging.getLogger(APP_LOGGER)
 
@@ -63,13 +67,13 @@ def _option_lines(opt: opts.Option, indent: int) -> List[str]:
 def help_text() -> str:
     """The usage text, generated from the option table."""
     out = [banner().rstrip("\n")]
-    out.append("usage: %s [options] port" % PROGRAM)
+    out.append("usage: %s [options] [port]" % PROGRAM)
     out.append("")
     out.append("options marked * are storescp options that %s does not support yet;" % PROGRAM)
     out.append("they are refused with an error.")
     out.append("")
     out.append("parameters:")
-    out.append("  port".ljust(_TEXT_COL - 2) + "  TCP port to listen on")
+    out.append("  port".ljust(_TEXT_COL - 2) + "  TCP port to listen on (not used with --inetd)")
     for title, subs in opts.SECTIONS:
         out.append(title + ":")
         for sub, options in subs:
@@ -85,6 +89,7 @@ def help_text() -> str:
 
 def version_text() -> str:
     import importlib.util
+    import platform     # here, not at start-up (inetd starts a process per association)
     compiled = []
     for name in ("_pdu", "_pdv", "_writer"):
         try:
@@ -163,8 +168,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             return EXIT_OK
         _print_error(opts.NotAvailableError(excl).message)
         return EXIT_ERROR
+    inetd_connection: Optional[int] = None
+    if cmd.has("--inetd"):
+        # as storescp: from here on every message goes to /dev/null (or -lc)
+        try:
+            inetd_connection = inetd.take_over_stdio()
+        except OSError:
+            return EXIT_INETD_STDIO
 
-    # 2. port and logging; errors up to here are always printed
+    # 2. port and logging; errors up to here are printed (but not with --inetd)
     try:
         port = opts.check_port_param(cmd)
         level = opts.check_logging(cmd)
@@ -233,6 +245,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return EXIT_ERROR
 
     # 5. serve
+    if inetd_connection is not None:
+        inetd.serve(config, inetd_connection)
+        return EXIT_OK
     try:
         from .processes import serve
     except ImportError as exc:

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import logging
 import re
-import subprocess
 import threading
-from typing import List, Optional
+from typing import TYPE_CHECKING, List, Optional
 
 from fastscp.records import AssociationInfo
 from fastscp.storage import UNUSUAL_NAME_CHARS
 from fastscp.log import APP_LOGGER
+
+if TYPE_CHECKING:
+    import subprocess
 
 log = logging.getLogger(APP_LOGGER)
 
@@ -73,6 +75,7 @@ class CommandRunner:
 
     def run(self, command: str) -> None:
         log.debug("executing command: %s", command)
+        import subprocess   # here, not at start-up (inetd starts a process per association)
         try:
             child = subprocess.Popen(["/bin/sh", "-c", command], close_fds=True)
         except OSError as exc:

@@ -267,7 +267,8 @@ _opt("-ac", "--access-full", "let every host connect (default)",
 _opt("+ac", "--access-control", "apply hosts.allow/hosts.deny rules",
      group="access", built=True, field="access_control", value=True)
 _sub("other network options:")
-_opt("-id", "--inetd", "serve one connection handed over by inetd\n(not with --fork)")
+_opt("-id", "--inetd", "serve one connection handed over by inetd\n(not with --fork)",
+     built=True)
 _opt("-ts", "--socket-timeout", "seconds a connection may stay silent\n(0 or -1 for no limit)",
      "[s]econds: integer (default: 60)", [Value("int", min=-1)], built=True,
      field="socket_timeout", convert=_seconds_or_no_limit)

@@ -18,7 +18,6 @@ import logging
 import os
 import threading
 import time
-import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, List, Optional, Set, Tuple
 
@@ -180,6 +179,7 @@ class Placement:
                   now: Optional[float] = None) -> str:
         prefix = filename_prefix(sop_class_uid)
         if self.unique:
+            import uuid     # here, not at start-up (uuid imports platform: ~5 ms)
             return "%s.X.2.25.%d%s" % (prefix, uuid.uuid4().int, self.extension)
         if self.timenames:
             return self._time_name(prefix, now)

@@ -31,16 +31,18 @@ import socket
 import struct
 import sys
 import time
-from typing import Callable, Dict, List, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Tuple, Union
 
 from fastscp.association import Association
 from fastscp.config import PROCESS_FORK, PROCESS_SINGLE, ServerConfig
-from fastscp.access import HostsAccess
 from fastscp.hostnames import Lookup, lookup_now
 from fastscp.log import APP_LOGGER
 from fastscp.negotiation import Negotiator
 from fastscp.server import Server, listen, serve_association
 from fastscp.service import StoreService
+
+if TYPE_CHECKING:
+    from fastscp.access import HostsAccess
 
 log = logging.getLogger(APP_LOGGER)
 
@@ -75,14 +77,20 @@ def serve(config: ServerConfig) -> None:
         WorkerPool(config).serve_forever()
 
 
-class _Child:
-    """The association side of a child process: its own service, made after the fork."""
+class AssociationProcess:
+    """The association side of a process that serves connections one at a
+    time (a worker, a --fork child, an --inetd run): its own service (made
+    after the fork), host names looked up in place, the +ac check, and
+    SIGTERM/SIGINT cutting off the association in progress."""
 
     def __init__(self, config: ServerConfig, negotiator: Negotiator) -> None:
         self.config = config
         self.negotiator = negotiator
         self.service = StoreService(config)
-        self.access = HostsAccess() if config.access_control else None
+        self.access: Optional["HostsAccess"] = None
+        if config.access_control:
+            from fastscp.access import HostsAccess     # ctypes: only when +ac is asked for
+            self.access = HostsAccess()
         self.stopping = False
         self.conn: Optional[socket.socket] = None
         # --sleep-* pauses and the idle wait end early at shutdown
@@ -138,7 +146,10 @@ class _Child:
             # the wait for the A-ASSOCIATE-RQ starts after the +ac check, as in storescp
             deadline = time.monotonic() + self.config.acse_timeout
             conn.setblocking(True)
-            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            try:
+                conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:
+                pass            # not TCP (an inetd test's socket pair)
             if not self.stopping:
                 serve_association(conn, addr, self.config, self.service, self.negotiator,
                                   host_name=host_name, request_deadline=deadline,
@@ -339,7 +350,7 @@ class ForkServer(_Parent):
         # as storescp: the child announces itself at once, before any request
         log.info("Association Received in child process (pid: %d)", os.getpid())
         Association.received_message = None
-        child = _Child(self.config, self.negotiator)
+        child = AssociationProcess(self.config, self.negotiator)
         child.install_signals(on_retire=False)
         child.serve(conn, addr)
         child.exit()
@@ -415,7 +426,7 @@ class WorkerPool(_Parent):
     def _worker(self) -> None:
         os.close(self._report_r)
         os.close(self._life_w)
-        child = _Child(self.config, self.negotiator)
+        child = AssociationProcess(self.config, self.negotiator)
         child.install_signals(on_retire=True)
         me = os.getpid()
         wait = _listener_waiter(self._sock.fileno(), (self._life_r, child.wake_fd))
