@@ -600,20 +600,6 @@ def test_options_of_3_6_9_only(name):
         "error: option %s is not available yet in fastscp" % opt.long)
 
 
-ACCEPTED_UNBUILT = [
-]
-
-
-@needs_storescp
-@pytest.mark.parametrize("argv", ACCEPTED_UNBUILT, ids=_ids(ACCEPTED_UNBUILT))
-def test_unbuilt_accepted_by_storescp(argv, tmp_path):
-    port = free_port()
-    listening, err = storescp_accepts(argv + [str(port)], port, cwd=tmp_path)
-    assert listening, err
-    rc, out, err = run_ours(argv + [str(port)])
-    assert rc == 1 and "is not available yet in fastscp" in error_line(err)
-
-
 # ---------------------------------------------------------------------------
 # accepted vectors (built options)
 # ---------------------------------------------------------------------------

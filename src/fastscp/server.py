@@ -23,9 +23,8 @@ import struct
 import sys
 import threading
 import time
-from typing import Any, Callable, Dict, Optional, Set, Tuple, Type, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Set, Tuple, Type, Union
 
-from fastscp.access import HostsAccess
 from fastscp.association import REQUEST_TIMEOUT_MESSAGE, Association
 from fastscp.hostnames import Lookup, Resolver
 from fastscp.config import ServerConfig
@@ -35,6 +34,9 @@ from fastscp.records import (
 )
 from fastscp.service import StoreService
 from fastscp.log import APP_LOGGER
+
+if TYPE_CHECKING:
+    from fastscp.access import HostsAccess
 
 #: a peer address as accept() returns it (host, port)
 _Address = Tuple[str, int]
@@ -127,7 +129,10 @@ class Server:
         self._failures = _RateLimitedLog()
         self._resolver: Optional[Resolver] = Resolver() if config.host_lookup else None
         #: +ac: libwrap's verdict on each connection, in its association thread
-        self._access = HostsAccess() if config.access_control else None
+        self._access: Optional["HostsAccess"] = None
+        if config.access_control:
+            from fastscp.access import HostsAccess     # ctypes: only when +ac is asked for
+            self._access = HostsAccess()
 
     @property
     def port(self) -> int:
