@@ -15,7 +15,7 @@ from typing import List, Optional, Sequence
 from . import __version__
 from . import options as opts
 from .config import ServerConfig
-from .errors import ConfigError
+from .errors import ConfigError, TLSSetupError
 from .log import setup_logging
 
 PROGRAM = opts.PROGRAM
@@ -77,12 +77,15 @@ def help_text() -> str:
                 out.append("  " + sub)
                 indent = 4
             for opt in options:
-                out.extend(_option_lines(opt, indent))
+                if opt.available:       # +pb only where OpenSSL has 3DES
+                    out.extend(_option_lines(opt, indent))
     out.append("")
     return "\n".join(out) + "\n"
 
 
-def version_text() -> str:
+def version_text(listing: Optional[List[str]] = None) -> str:
+    """--version; with `listing`, the text of +cc/+ph (storescp prints its
+    version head before those lists)."""
     import importlib.util
     compiled = []
     for name in ("_pdu", "_pdv", "_writer"):
@@ -97,6 +100,8 @@ def version_text() -> str:
     lines.append("Build options: compiled modules: %s"
                  % (" ".join(compiled) if compiled else "none (not built)"))
     lines.append("")
+    if listing is not None:         # +cc, +ph: the same head, then the list
+        return "\n".join(lines + listing) + "\n"
     lines.append("External libraries used:")
     try:
         from importlib.metadata import version as _v
@@ -160,8 +165,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if excl.long == "--version":
             sys.stdout.write(version_text())
             return EXIT_OK
-        _print_error(opts.NotAvailableError(excl).message)
-        return EXIT_ERROR
+        from .tls_suites import cipher_listing, profile_listing
+        listing = cipher_listing() if excl.long == "--list-ciphers" else profile_listing()
+        sys.stdout.write(version_text(listing))
+        return EXIT_OK
 
     # 2. port and logging; errors up to here are always printed
     try:
@@ -231,6 +238,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         server = Server(config)
         server.serve_forever()
+    except TLSSetupError as exc:
+        for line in exc.lines:
+            log.critical("%s", line)
+        return EXIT_ERROR
     except OSError as exc:
         reason = exc.strerror or str(exc)
         log.error("cannot create network: 0006:031c TCP Initialization Error: %s", reason)

@@ -33,6 +33,8 @@ from fastscp.records import (
     AssociationHook, Hooks, StoredHook, StoreRequestHook, StudyHook,
 )
 from fastscp.service import StoreService
+from fastscp.errors import TLSSetupError
+from fastscp.tls import ServerTLS, server_tls
 
 #: a peer address as accept() returns it (host, port)
 _Address = Tuple[str, int]
@@ -111,7 +113,9 @@ class Server:
             self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             self._sock.bind((config.host, config.port))
             self._sock.listen(BACKLOG)
-        except OSError:
+            # TLS is set up once the port is bound, as storescp does
+            self._tls: Optional[ServerTLS] = server_tls(config)
+        except (OSError, TLSSetupError):
             self._sock.close()
             raise
         self._sock.setblocking(False)
@@ -243,6 +247,9 @@ class Server:
             pending = _Pending(conn, addr, time.monotonic() + self.config.acse_timeout)
             self._pending[conn] = pending
             sel.register(conn, selectors.EVENT_READ, pending)
+            if self._tls is not None:
+                # TLS: the handshake runs in the association's thread (tls.py)
+                self._hand_over(sel, pending)
 
     def _read_pending(self, sel: selectors.BaseSelector, pending: "_Pending") -> None:
         try:
@@ -298,22 +305,32 @@ class Server:
         host_name: Union[str, Callable[[], str]] = addr[0] if lookup is None else lookup.result
         assoc = Association(self.config, self.service, addr[0], addr[1], self.negotiator,
                             peer_host_name=host_name)
+        io: Any = conn
         try:
+            if self._tls is not None:
+                # TLS: handshake within the ACSE timeout, in this thread only
+                tls_conn = self._tls.accept(conn, addr, request_deadline or
+                                            time.monotonic() + self.config.acse_timeout)
+                if tls_conn is None:
+                    return
+                io = tls_conn
             if prefix:
                 assoc.receive(prefix)
-                _send_and_run_deferred(assoc, conn)
-            drive(assoc, conn, self._stopping.wait, request_deadline=request_deadline,
+                _send_and_run_deferred(assoc, io)
+            drive(assoc, io, self._stopping.wait, request_deadline=request_deadline,
                   pdu_timeout=self.config.pdu_timeout)
         except Exception:
             log.exception("internal error in association with %s:%d", addr[0], addr[1])
             assoc.abort()
             try:
-                conn.sendall(assoc.data_to_send())
+                io.sendall(assoc.data_to_send())
             except OSError:
                 pass
         finally:
             if lookup is not None:
                 lookup.wanted = False
+            if io is not conn:
+                io.close()
             conn.close()
             with self._lock:
                 self._conns.discard(conn)
