@@ -8,8 +8,10 @@ cd "$(dirname "$0")/.."
 
 # Debian packages of the real peers the tests start (one per line):
 #   dcmtk: storescp/storescu/echoscu, the reference
+#   openssl: the TLS tests make keys, certificates and CRLs and probe with s_client
 DEBIAN_PACKAGES=(
     dcmtk
+    openssl
 )
 missing=()
 for pkg in "${DEBIAN_PACKAGES[@]}"; do
