@@ -23,12 +23,11 @@ import os
 import select
 import socket
 import ssl
-import struct
 import sys
 import tempfile
 import time
 import warnings
-from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple, cast
 
 from fastscp.config import (
     CRL_CHECK_CHAIN, CRL_CHECK_LEAF, PEER_CERT_IGNORE, PEER_CERT_REQUIRE, ServerConfig,
@@ -425,11 +424,9 @@ class ServerTLS:
 
     def accept(self, conn: socket.socket, addr: Tuple[str, int],
                deadline: float) -> Optional["TLSConnection"]:
-        """Run the handshake on the accepted `conn` (blocking, in the
-        caller's thread) until the `time.monotonic()` deadline.  On failure,
-        log storescp's line and return None; `conn` stays the caller's to
-        close.  The TLS socket works on a duplicate descriptor, so shutting
-        `conn` down (server shutdown) also ends the TLS connection."""
+        """Run the handshake on the accepted, blocking `conn` in the caller's
+        thread until the `time.monotonic()` deadline.  On failure, log
+        storescp's line and return None; `conn` stays the caller's to close."""
         try:
             return self._handshake(conn, deadline)
         finally:
@@ -437,27 +434,20 @@ class ServerTLS:
                 _write_seed(self.seed_out)
 
     def _handshake(self, conn: socket.socket, deadline: float) -> Optional["TLSConnection"]:
-        raw = socket.socket(fileno=os.dup(conn.fileno()))
+        tls = TLSConnection(conn, self.context)
         try:
-            tls = self.context.wrap_socket(raw, server_side=True, do_handshake_on_connect=False)
-        except (OSError, ValueError) as exc:
-            raw.close()
-            log.error("Receiving Association failed: %s", condition(exc))
-            return None
-        try:
-            _handshake_until(tls, deadline)
+            tls.handshake(deadline)
         except (OSError, ValueError) as exc:
             log.error("Receiving Association failed: %s", condition(exc))
-            _close(tls)
+            tls.close()
             return None
-        tls.setblocking(True)
-        cert = tls.getpeercert(binary_form=True)
-        _log_details(tls, cert)
+        cert = tls.ssl.getpeercert(binary_form=True)
+        _log_details(tls.ssl, cert)
         if cert and not self._peer_acceptable(cert):
             log.error("Receiving Association failed: %s", VERIFY_FAILED)
-            _close(tls)
+            tls.close()
             return None
-        return TLSConnection(tls)
+        return tls
 
     def _peer_acceptable(self, der: bytes) -> bool:
         """storescp 3.6.9's policy for the peer's certificate (§3.4; Python
@@ -490,30 +480,6 @@ class ServerTLS:
         return True
 
 
-def _handshake_until(tls: ssl.SSLSocket, deadline: float) -> None:
-    """The handshake, non-blocking, bounded as a whole by `deadline`."""
-    tls.setblocking(False)
-    while True:
-        try:
-            tls.do_handshake()
-            return
-        except ssl.SSLWantReadError:
-            readable, writable = [tls], []
-        except ssl.SSLWantWriteError:
-            readable, writable = [], [tls]
-        remaining = deadline - time.monotonic()
-        if remaining <= 0 or not any(select.select(readable, writable, [], remaining)):
-            raise TimeoutError()
-
-
-def _close(tls: ssl.SSLSocket) -> None:
-    """Send one close_notify without waiting for the peer's, then close."""
-    with contextlib.suppress(OSError, ValueError):
-        tls.setblocking(False)
-        tls.unwrap()
-    tls.close()
-
-
 def _x509_name(name: Any) -> str:
     return "".join("/%s=%s" % (_NAME_ATTRIBUTES.get(a.oid.dotted_string, a.oid.dotted_string),
                                a.value) for a in name)
@@ -523,7 +489,7 @@ def _asn1_time(when: datetime.datetime) -> str:
     return "%s %2d %s GMT" % (when.strftime("%b"), when.day, when.strftime("%H:%M:%S %Y"))
 
 
-def _log_details(tls: ssl.SSLSocket, der: Optional[bytes]) -> None:
+def _log_details(tls: ssl.SSLObject, der: Optional[bytes]) -> None:
     """storescp's -d block after a handshake."""
     if not log.isEnabledFor(logging.DEBUG):
         return
@@ -554,27 +520,88 @@ def _log_details(tls: ssl.SSLSocket, der: Optional[bytes]) -> None:
 
 
 class TLSConnection:
-    """A TLS connection as `server.drive` uses a socket (recv_into, sendall,
-    the timeouts).  SSL reads retry a blocking read that a kernel timeout
-    (SO_RCVTIMEO) interrupted, so such timeouts become Python socket
-    timeouts here, which end the read with `socket.timeout`."""
+    """One TLS connection as `server.drive` uses a socket (`recv_into`,
+    `sendall`, `setsockopt`), over memory BIOs: the socket is read in large
+    blocks with its own kernel timeouts, and a read hands over every record
+    that arrived, not one 16 KiB record per call as an `ssl.SSLSocket` does
+    (whose reads also retry through SO_RCVTIMEO, so they never time out)."""
 
-    __slots__ = ("_tls", "recv_into", "sendall")
+    __slots__ = ("sock", "ssl", "_in", "_out", "_raw", "_view", "setsockopt")
 
-    def __init__(self, tls: ssl.SSLSocket) -> None:
-        self._tls = tls
-        self.recv_into = tls.recv_into
-        self.sendall = tls.sendall
+    #: bytes read from the socket at once
+    RAW_BLOCK = 131072
 
-    def setsockopt(self, level: int, option: int, value: Any) -> None:
-        if level == socket.SOL_SOCKET and option == socket.SO_RCVTIMEO:
-            seconds, micro = struct.unpack("@ll", value)
-            self._tls.settimeout(seconds + micro / 1e6 or None)
-        elif not (level == socket.SOL_SOCKET and option == socket.SO_SNDTIMEO):
-            self._tls.setsockopt(level, option, value)
+    def __init__(self, sock: socket.socket, context: ssl.SSLContext) -> None:
+        self.sock = sock
+        self._in, self._out = ssl.MemoryBIO(), ssl.MemoryBIO()
+        self.ssl = context.wrap_bio(self._in, self._out, server_side=True)
+        self._raw = bytearray(self.RAW_BLOCK)
+        self._view = memoryview(self._raw)
+        self.setsockopt = sock.setsockopt
+
+    def handshake(self, deadline: float) -> None:
+        """The handshake, bounded as a whole by `deadline` (monotonic)."""
+        while True:
+            try:
+                self.ssl.do_handshake()
+                self._flush()
+                return
+            except ssl.SSLWantReadError:
+                self._flush()
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not select.select([self.sock], [], [], remaining)[0]:
+                raise TimeoutError()
+            if not self._receive():
+                raise ssl.SSLEOFError(ssl.SSL_ERROR_EOF, "unexpected eof while reading")
+
+    def _receive(self) -> int:
+        n = self.sock.recv_into(self._raw)
+        if n:
+            self._in.write(self._view[:n])
+        return n
+
+    def _flush(self) -> None:
+        if self._out.pending:
+            self.sock.sendall(self._out.read())
+
+    def recv_into(self, buffer: memoryview) -> int:
+        """Decrypted bytes into `buffer`: all that the records received so
+        far hold (blocking for the socket only when there are none); 0 at
+        the end of the connection."""
+        read, size, total = self.ssl.read, len(buffer), 0
+        while True:
+            try:
+                # with a buffer, read() returns a count (typeshed says bytes)
+                n = cast(int, read(size - total, buffer[total:]))
+            except ssl.SSLWantReadError:
+                if self._out.pending:           # e.g. a key update answered
+                    self._flush()
+                if total:
+                    return total
+                if not self._receive():         # may raise the kernel timeout
+                    return 0
+                continue
+            except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
+                return total
+            if not n:
+                return total
+            total += n
+            if total == size:
+                return total
+
+    def sendall(self, data: bytes) -> None:
+        self.ssl.write(data)
+        self._flush()
 
     def settimeout(self, timeout: Optional[float]) -> None:
-        self._tls.settimeout(timeout)
+        self.sock.settimeout(timeout)
 
     def close(self) -> None:
-        _close(self._tls)
+        """Send one close_notify without waiting for the peer's (storescp
+        too); the socket is the caller's."""
+        with contextlib.suppress(OSError, ValueError):
+            try:
+                self.ssl.unwrap()
+            except ssl.SSLWantReadError:
+                pass
+            self._flush()
