@@ -518,3 +518,19 @@ def test_password_never_logged(spawn, tmp_path, certs):
     assert echo(proc.port, *client_tls(certs)).returncode == 0
     _, err = proc.stop()
     assert PASSWORD not in err and "PRIVATE KEY" not in err
+
+
+def test_connect_and_close_logged_like_storescp(spawn, tmp_path, certs):
+    """A client that closes during the handshake: the same line as storescp."""
+    errs = {}
+    for kind in ("dcmtk", "fastscp"):
+        out = tmp_path / kind
+        out.mkdir()
+        proc = spawn(kind, out, *server_tls(certs))
+        with socket.create_connection(("127.0.0.1", proc.port)) as s:
+            s.sendall(b"\x16\x03\x01\x00\x10abc")           # a ClientHello cut short
+        assert echo(proc.port, *client_tls(certs)).returncode == 0   # served after it
+        _, errs[kind] = proc.stop()
+    lines = {k: [l for l in e.splitlines() if l.startswith("E: ")] for k, e in errs.items()}
+    assert lines["fastscp"] == lines["dcmtk"]
+    assert "E: Receiving Association failed: 000b:0926 TLS error: unexpected eof while reading" in lines["fastscp"]

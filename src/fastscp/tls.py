@@ -526,7 +526,7 @@ class TLSConnection:
     that arrived, not one 16 KiB record per call as an `ssl.SSLSocket` does
     (whose reads also retry through SO_RCVTIMEO, so they never time out)."""
 
-    __slots__ = ("sock", "ssl", "_in", "_out", "_raw", "_view", "setsockopt")
+    __slots__ = ("sock", "ssl", "_in", "_out", "_raw", "_view", "_read", "setsockopt")
 
     #: bytes read from the socket at once
     RAW_BLOCK = 131072
@@ -535,6 +535,9 @@ class TLSConnection:
         self.sock = sock
         self._in, self._out = ssl.MemoryBIO(), ssl.MemoryBIO()
         self.ssl = context.wrap_bio(self._in, self._out, server_side=True)
+        # the C object's read, without the Python wrapper around it (called
+        # once per record, tens of thousands of times for a large object)
+        self._read = getattr(self.ssl, "_sslobj", self.ssl).read
         self._raw = bytearray(self.RAW_BLOCK)
         self._view = memoryview(self._raw)
         self.setsockopt = sock.setsockopt
@@ -552,7 +555,7 @@ class TLSConnection:
             if remaining <= 0 or not select.select([self.sock], [], [], remaining)[0]:
                 raise TimeoutError()
             if not self._receive():
-                raise ssl.SSLEOFError(ssl.SSL_ERROR_EOF, "unexpected eof while reading")
+                self._in.write_eof()            # OpenSSL names the failure itself
 
     def _receive(self) -> int:
         n = self.sock.recv_into(self._raw)
@@ -568,7 +571,7 @@ class TLSConnection:
         """Decrypted bytes into `buffer`: all that the records received so
         far hold (blocking for the socket only when there are none); 0 at
         the end of the connection."""
-        read, size, total = self.ssl.read, len(buffer), 0
+        read, size, total = self._read, len(buffer), 0
         while True:
             try:
                 # with a buffer, read() returns a count (typeshed says bytes)
