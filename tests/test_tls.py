@@ -272,9 +272,8 @@ def test_wrong_key_password_is_storescp_startup_error(certs, tmp_path):
 def test_password_options(spawn, tmp_path, certs):
     enc = certs.server_key_encrypted
     assert _starts(spawn, tmp_path, "+tls", enc, certs.server, "+pw", PASSWORD)
-    # +ps without a terminal: prompt on stderr, one line of stdin (spec §5)
-    r = run_fastscp(["+tls", enc, certs.server, "-od", str(tmp_path), "0x"], input_text="")
-    assert r.returncode == 1                                      # port check first, no prompt
+    # +ps without a terminal: prompt on stderr, one line of stdin (spec §5);
+    # at the end of input: storescp's start-up error
     r = run_fastscp(["+tls", enc, certs.server, "-od", str(tmp_path), "11112"], input_text="")
     assert r.returncode == 1 and "Enter PEM pass phrase:" in r.stderr
     assert r.stderr.splitlines()[-1] == "F: 000b:0004 Unable to load private TLS key from '%s'" % enc
@@ -534,3 +533,23 @@ def test_connect_and_close_logged_like_storescp(spawn, tmp_path, certs):
     lines = {k: [l for l in e.splitlines() if l.startswith("E: ")] for k, e in errs.items()}
     assert lines["fastscp"] == lines["dcmtk"]
     assert "E: Receiving Association failed: 000b:0926 TLS error: unexpected eof while reading" in lines["fastscp"]
+
+
+def test_trusted_certificate_directory(spawn, tmp_path, certs):
+    proc = spawn("fastscp", tmp_path, "+tls", certs.server_key, certs.server, "+cd", certs.ca_dir)
+    r = echo(proc.port, *client_tls(certs))
+    proc.stop()
+    assert r.returncode == 0, r.stderr
+
+
+def test_ecdsa_suites_of_the_modified_profile(spawn, tmp_path, certs):
+    """+pm with an EC server certificate: its ECDSA suites, in its order
+    (CCM_8 ranks above CCM)."""
+    proc = spawn("fastscp", tmp_path, "+tls", certs.ec_server_key, certs.ec_server, "+cf", certs.ca, "+pm")
+    mine = ["-cert", certs.client, "-key", certs.client_key]
+    got = [negotiated(s_client(proc.port, "-tls1_2", "-cipher", c, *mine)) for c in (
+        "ECDHE-ECDSA-AES128-CCM:ECDHE-ECDSA-AES128-CCM8", "ECDHE-ECDSA-CHACHA20-POLY1305",
+        "ECDHE-RSA-AES256-GCM-SHA384")]
+    proc.stop()
+    assert got == [("TLSv1.2", "ECDHE-ECDSA-AES128-CCM8"),
+                   ("TLSv1.2", "ECDHE-ECDSA-CHACHA20-POLY1305"), None]

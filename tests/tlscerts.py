@@ -1,7 +1,7 @@
 """Keys, certificates and CRLs for the TLS tests, made with the openssl CLI
-(spec storescp-tls.md §7): a root CA, a server certificate for localhost,
-client certificates (valid, expired, revoked, from another CA), an
-encrypted server key, a CRL and DER copies."""
+(spec storescp-tls.md §7): a root CA, RSA and EC server certificates for
+localhost, client certificates (valid, expired, revoked, from another CA),
+an encrypted server key, a CRL, a hashed CA directory and DER copies."""
 from __future__ import annotations
 
 import subprocess
@@ -23,6 +23,7 @@ private_key = {d}/ca.key
 default_md = sha256
 default_crl_days = 30
 policy = any
+unique_subject = no
 copy_extensions = none
 [any]
 commonName = supplied
@@ -64,6 +65,8 @@ class Certificates:
         self.ca, self.other_ca = str(d / "ca.pem"), str(d / "otherca.pem")
         self.server_key, self.server = self._leaf("server", "localhost", "v3_srv")
         self.client_key, self.client = self._leaf("client", "Test Client", "v3_cli")
+        self.ec_server_key, self.ec_server = self._leaf("ecserver", "localhost", "v3_srv",
+                                                        key=("ec", "ec_paramgen_curve:P-256"))
         self.expired_key, self.expired = self._leaf(
             "expired", "Expired Client", "v3_cli",
             dates=("-startdate", "20200101000000Z", "-enddate", "20210101000000Z"))
@@ -83,15 +86,23 @@ class Certificates:
         _run("x509", "-in", "ca.pem", "-outform", "DER", "-out", "ca.der", cwd=d)
         self.server_key_der, self.server_der = str(d / "server.key.der"), str(d / "server.der")
         self.ca_der = str(d / "ca.der")
+        # a directory of trusted certificates, named by subject hash (+cd)
+        (d / "cadir").mkdir(exist_ok=True)
+        (d / "cadir" / "ca.pem").write_bytes((d / "ca.pem").read_bytes())
+        _run("rehash", "cadir", cwd=d)
+        self.ca_dir = str(d / "cadir")
 
     def _ca(self, name: str, cn: str) -> None:
         _run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", name + ".key",
              "-out", name + ".pem", "-days", "30", "-subj", "/CN=" + cn, "-config", "ca.cnf",
              "-extensions", "v3_ca", cwd=self.dir)
 
-    def _leaf(self, name: str, cn: str, ext: str, dates=("-days", "30"), ca: str = "ca"):
+    def _leaf(self, name: str, cn: str, ext: str, dates=("-days", "30"), ca: str = "ca",
+              key=("rsa:2048", None)):
         d = self.dir
-        _run("req", "-new", "-newkey", "rsa:2048", "-nodes", "-keyout", name + ".key",
+        algorithm, option = key
+        _run("req", "-new", "-newkey", algorithm, *(["-pkeyopt", option] if option else []),
+             "-nodes", "-keyout", name + ".key",
              "-out", name + ".csr", "-subj", "/CN=" + cn, "-config", "ca.cnf", cwd=d)
         _run("ca", "-batch", "-config", "ca.cnf", "-cert", ca + ".pem", "-keyfile", ca + ".key",
              "-extfile", "ca.cnf", "-extensions", ext, *dates, "-notext",
