@@ -309,7 +309,7 @@ class Server:
         try:
             if self._tls is not None:
                 # TLS: handshake within the ACSE timeout, in this thread only
-                tls_conn = self._tls.accept(conn, addr, request_deadline or
+                tls_conn = self._tls.accept(conn, request_deadline or
                                             time.monotonic() + self.config.acse_timeout)
                 if tls_conn is None:
                     return

@@ -8,8 +8,8 @@ certificates first, so that storescp's order of failures (key, certificate,
 match) and its certificate policy can be reproduced, and so that DER files
 and encrypted keys reach `ssl` as unencrypted PEM in an anonymous memory
 file that never touches a disk.  Two settings of storescp have no `ssl`
-API in Python 3.11 and are approximated on the safe side (README,
-"differs on purpose"): the group list is P-256 alone (storescp: P-256 first,
+API in Python 3.11 and are approximated on the safe side (README, "DICOM
+over TLS"): the group list is P-256 alone (storescp: P-256 first,
 then other NIST, Koblitz and Brainpool curves; neither offers X25519), and
 ``+pm`` lacks the two TLS 1.3 CCM suites.
 """
@@ -422,8 +422,7 @@ class ServerTLS:
         if config.tls_write_seed:
             self.seed_out = config.tls_write_seed_file or config.tls_seed_file
 
-    def accept(self, conn: socket.socket, addr: Tuple[str, int],
-               deadline: float) -> Optional["TLSConnection"]:
+    def accept(self, conn: socket.socket, deadline: float) -> Optional["TLSConnection"]:
         """Run the handshake on the accepted, blocking `conn` in the caller's
         thread until the `time.monotonic()` deadline.  On failure, log
         storescp's line and return None; `conn` stays the caller's to close."""
