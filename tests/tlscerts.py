@@ -57,6 +57,7 @@ class Certificates:
         d.mkdir(parents=True, exist_ok=True)
         (d / "issued").mkdir(exist_ok=True)
         (d / "index.txt").write_text("")
+        (d / "index.txt.attr").write_text("unique_subject = no\n")    # reruns in one directory
         (d / "serial").write_text("1000\n")
         (d / "crlnumber").write_text("1000\n")
         (d / "ca.cnf").write_text(_CONFIG.format(d=d))
