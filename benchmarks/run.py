@@ -305,6 +305,16 @@ def warm_cache(files: List[Path]) -> None:
 # --------------------------------------------------------------------------
 
 
+def tls_options(directory: Path) -> Tuple[List[str], List[str]]:
+    """(server options, client options) for --tls, with keys and certificates
+    made by the tests' maker (openssl CLI) in `directory`."""
+    sys.path.insert(0, str(REPO / "tests"))
+    from tlscerts import Certificates
+    c = Certificates(directory)
+    return (["+tls", c.server_key, c.server, "+cf", c.ca],
+            ["+tls", c.client_key, c.client, "+cf", c.ca])
+
+
 @dataclass
 class Server:
     key: str
@@ -645,7 +655,8 @@ class OutputArea:
 
 
 def run_one(server: Server, w: Workload, src_dir: Path, files: List[Path], workdir: Path,
-            timeout: float, log_tag: str, area: OutputArea, mode: Sequence[str] = ()) -> RunResult:
+            timeout: float, log_tag: str, area: OutputArea, mode: Sequence[str] = (),
+            client_opts: Sequence[str] = ()) -> RunResult:
     logs = workdir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     out = area.fresh(server.key)
@@ -673,7 +684,7 @@ def run_one(server: Server, w: Workload, src_dir: Path, files: List[Path], workd
 
         cpu0 = tree_cpu_seconds(proc.pid)
         client_env = dict(os.environ, TCP_NODELAY="1")
-        base = [DCMTK_STORESCU, "-aec", "STORESCP", "127.0.0.1", str(port)]
+        base = [DCMTK_STORESCU, *client_opts, "-aec", "STORESCP", "127.0.0.1", str(port)]
         if w.senders == 1:
             commands = [base + ["+sd", str(src_dir)]]
         else:       # file i goes with sender i mod N: every sender gets a like share
@@ -864,6 +875,10 @@ def main(argv: Optional[List[str]] = None) -> int:
                          "'+te', '+tb', '+ti', '+td', '-e' (one string, split on blanks; "
                          "'' = storescp's defaults); repeatable, each mode measured "
                          "separately; pynetdicom takes part in the default mode only")
+    ap.add_argument("--tls", action="store_true",
+                    help="DICOM over TLS: DCMTK storescp and fastscp get '+tls KEY CERT +cf CA' "
+                         "(each its default profile), storescu '+tls KEY CERT +cf CA'; keys and "
+                         "certificates are made in WORKDIR/tls; pynetdicom does not take part")
     ap.add_argument("--results", type=Path, default=HERE / "results" / "latest.md",
                     help="where to write the markdown table")
     args = ap.parse_args(argv)
@@ -903,15 +918,18 @@ def main(argv: Optional[List[str]] = None) -> int:
     run_lines: List[str] = []
     results: Dict[str, Dict[str, RunResult]] = {}
     modes = args.mode if args.mode is not None else [""]
+    tls_server, tls_client = tls_options(workdir / "tls") if args.tls else ([], [])
     shown: Dict[str, Workload] = {}
     try:
         for mode_text in modes:
             mode = shlex.split(mode_text)
+            server_opts = tls_server + mode
             for wkey0, w in wls.items():
                 in_mode = {k: s for k, s in servers.items()
-                           if (not mode or k != "pynetdicom") and takes_part(k, w)}
+                           if (not (mode or args.tls) or k != "pynetdicom") and takes_part(k, w)}
                 wkey = wkey0 if not mode else f"{wkey0} {mode_text}"
-                shown[wkey] = Workload(w.key, w.title + (f", `{mode_text}`" if mode else ""),
+                shown[wkey] = Workload(w.key, w.title + (f", `{mode_text}`" if mode else "")
+                                       + (", over TLS" if args.tls else ""),
                                        w.count, w.generate, w.param, w.senders, w.files_of)
                 src = ensure_workload(w, cache)
                 files = input_files(src)
@@ -931,7 +949,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                                  and not preflight_err[k]), None)
                 for i in range(args.warmup if warm_key else 0):
                     r = run_one(servers[warm_key], w, src, files, workdir, args.timeout,
-                                f"{wkey0}{''.join(mode)}-warmup-{warm_key}-{i}", area, mode)
+                                f"{wkey0}{''.join(mode)}-warmup-{warm_key}-{i}", area,
+                                server_opts, tls_client)
                     print(f"# {w.key:10s} warm-up with {warm_key}: wall {_fmt(r.wall)} s"
                           + ("" if r.ok else f" (FAILED: {r.error})"), flush=True)
                 # Repetitions are interleaved (A B C A B C ...) so that drift in
@@ -941,7 +960,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                         if preflight_err[skey]:
                             continue
                         tag = f"{wkey0}{''.join(mode)}-{skey}-{i}"
-                        r = run_one(s, w, src, files, workdir, args.timeout, tag, area, mode)
+                        r = run_one(s, w, src, files, workdir, args.timeout, tag, area,
+                                    server_opts, tls_client)
                         runs_by_server[skey].append(r)
                         state = "ok" if r.ok else f"FAILED ({r.error}; logs: {workdir/'logs'/tag}-*.log)"
                         line = (f"{wkey:10s} {s.key:10s} run {i + 1}/{args.repeat}: "
@@ -977,7 +997,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         f"{load_at_start[0]:.2f} / {load_at_start[1]:.2f} (1 / 5 min)",
         f"- client: {_version([DCMTK_STORESCU, '--version'])} "
         f"(TCP_NODELAY=1, default PDU size; one association `+sd DIR`, or {SENDERS} "
-        f"processes at once with a like share of the files each)",
+        f"processes at once with a like share of the files each"
+        + (", `+tls KEY CERT +cf CA`: TLS 1.3, TLS_AES_256_GCM_SHA384 with either server, "
+           "RSA 2048 certificates)" if args.tls else ")"),
         f"- DCMTK server: {_version([DCMTK_STORESCP, '--version'])} (TCP_NODELAY=1)",
         f"- pynetdicom: {_version([sys.executable, '-c', 'import pynetdicom; print(pynetdicom.__version__)'])}",
         f"- fastscp: {fastscp_desc}",

@@ -10,10 +10,12 @@ cd "$(dirname "$0")/.."
 #   dcmtk: storescp/storescu/echoscu, the reference
 #   tcpd: tcpdmatch, the oracle of the +ac rule language test (test_access_control.py)
 #   xinetd: the super-server the --inetd tests start (tests/superserver.py)
+#   openssl: the TLS tests make keys, certificates and CRLs and probe with s_client
 DEBIAN_PACKAGES=(
     dcmtk
     tcpd
     xinetd
+    openssl
 )
 missing=()
 for pkg in "${DEBIAN_PACKAGES[@]}"; do

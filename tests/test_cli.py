@@ -34,6 +34,7 @@ import fastscp.cli as cli  # noqa: E402
 import fastscp.log as fslog  # noqa: E402
 import fastscp.logconfig as logconfig  # noqa: E402
 import fastscp.options as options  # noqa: E402
+import fastscp.tls_suites as tls_suites  # noqa: E402
 
 have_storescp = os.access(STORESCP, os.X_OK)
 needs_storescp = pytest.mark.skipif(not have_storescp, reason="needs DCMTK's /usr/bin/storescp")
@@ -418,7 +419,10 @@ def test_help(argv):
         pattern = r"^[* ] *" + (re.escape(opt.short) + " +" if opt.short else "") \
             + re.escape(opt.long) + "( |$)"
         row = [line for line in lines if re.match(pattern, line)]
-        assert len(row) == 1, opt.long
+        # as storescp, +pb exists only where OpenSSL has 3DES
+        assert len(row) == (1 if opt.available else 0), opt.long
+        if not row:
+            continue
         assert row[0].startswith("*") == (not opt.built), opt.long
     for title, _subs in options.SECTIONS:
         assert title + ":" in lines
@@ -437,7 +441,7 @@ def test_help_like_storescp(argv):
     assert set(theirs) <= set(ours)
     assert all(ours[name] == short for name, short in theirs.items())
     assert set(ours) - set(theirs) == {"--list-profiles", "--profile-8996", "--profile-8996-mod",
-                                       "--profile-basic", "--no-sni", "--expect-sni",
+                                       "--no-sni", "--expect-sni",
                                        "--max-associations", "--pdu-timeout",
                                        "--max-inflated-size", "--max-inflation-ratio"}
     # the same sections, in the same order
@@ -486,11 +490,36 @@ def test_version_like_storescp(argv):
 
 
 @pytest.mark.parametrize("argv", [["+cc"], ["+cc", "1", "2"], ["+ph"], ["+ph", P]])
-def test_listing_options_not_available(argv):
+def test_listing_options(argv):
+    """+cc and +ph print storescp's head and list, exit 0, without a port."""
     rc, out, err = run_ours(argv)
-    assert rc == 1 and out == ""
-    name = options.option(argv[0]).long
-    assert error_line(err) == "error: option %s is not available yet in fastscp" % name
+    assert (rc, err) == (0, "")
+    lines = out.splitlines()
+    assert lines[0].startswith("$fastscp: fastscp v") and lines[2] == "fastscp: DICOM storage (C-STORE) SCP"
+    if argv[0] == "+cc":
+        at = lines.index("Supported TLS ciphersuites are:")
+        assert lines[at + 1:] == ["  TLS_" + s for s in tls_suites.RANKED_SUITES]
+    else:
+        assert lines[-8:] == [
+            "Supported TLS Secure Transport Connection Profiles are:",
+            "- BCP 195 RFC 8996 TLS Profile (default)",
+            "- Modified BCP 195 RFC 8996 TLS Profile",
+            "- Non-downgrading BCP 195 TLS Profile (retired)",
+            "- BCP 195 TLS Profile (retired)",
+            "- Extended BCP 195 TLS Profile (retired)",
+            "- AES TLS Secure Transport Connection Profile (retired)",
+            "- Authenticated unencrypted communication (retired)"]
+        assert any(line.startswith("Cryptographic algorithms implemented by: OpenSSL") for line in lines)
+
+
+@needs_storescp
+def test_cipher_list_like_storescp():
+    """Debian's storescp 3.6.7 lists the same suites (3.6.9 adds the CCM ones
+    and ranks ECDHE above DHE at equal strength: spec §2.4)."""
+    _, theirs, _ = run_storescp(["+cc"])
+    _, ours, _ = run_ours(["+cc"])
+    pick = lambda text: {line.strip() for line in text.splitlines() if line.startswith("  TLS_")}
+    assert pick(theirs) == pick(ours) - {"TLS_" + s for s in tls_suites.RANKED_SUITES if "_CCM" in s}
 
 
 # ---------------------------------------------------------------------------
@@ -551,8 +580,11 @@ def _first_unbuilt(words: Sequence[str]) -> str:
 
 
 UNBUILT = [o for o in options.OPTIONS if not o.built and not o.exclusive]
-UNBUILT_3_6_7 = [o for o in UNBUILT if not o.since_369
-                 and o.long != "--log-config"]
+#: the TLS options Debian's storescp knows too: the same names and value counts
+TLS_3_6_7 = [o for o in options.OPTIONS if o.section.startswith("transport layer security")
+             and not o.since_369 and not o.exclusive]
+KNOWN_BY_3_6_7 = TLS_3_6_7 + [o for o in UNBUILT if not o.since_369
+                 and o.long not in ("--inetd", "--log-config")]
 
 
 @pytest.mark.parametrize("opt", UNBUILT, ids=[o.long for o in UNBUILT])
@@ -568,8 +600,8 @@ def test_unbuilt_option_refused(opt, tmp_path):
 
 
 @needs_storescp
-@pytest.mark.parametrize("opt", UNBUILT_3_6_7, ids=[o.long for o in UNBUILT_3_6_7])
-def test_unbuilt_option_is_real(opt, tmp_path):
+@pytest.mark.parametrize("opt", KNOWN_BY_3_6_7, ids=[o.long for o in KNOWN_BY_3_6_7])
+def test_option_is_real(opt, tmp_path):
     """storescp knows the option with the same value count: with an invalid
     -pdu after it, both stop at the -pdu check with the same message."""
     for words in (_sample(opt), _sample(opt, long=True)):
@@ -581,23 +613,55 @@ def test_unbuilt_option_is_real(opt, tmp_path):
 
 
 @needs_storescp
-@pytest.mark.parametrize("name", ["+ph", "+pg", "+pm", "+pb", "--no-sni", "--expect-sni"])
+@pytest.mark.parametrize("name", ["+ph", "+pg", "+pm", "--no-sni", "--expect-sni"])
 def test_options_of_3_6_9_only(name):
     """Debian's storescp 3.6.7 does not know these (spec §8); fastscp knows
-    them as 3.6.9 options and refuses them as not available yet."""
+    them as 3.6.9 options: without +tls the profiles are refused, the SNI
+    options are ignored (spec storescp-tls.md §1.2)."""
     opt = options.option(name)
     assert opt.since_369
     argv = _sample(opt) + [P]
     rc, _, err = run_storescp(argv)
     assert rc == 1 and error_line(err) == "error: Unknown option %s" % name
-    rc, _, err = run_ours(argv)
-    assert rc == 1
-    assert error_line(err) == "error: option %s is not available yet in fastscp" % (
-        opt.long if opt.exclusive else "--enable-tls")
-    rc, _, err = run_ours(_sample(opt)[0 if opt.exclusive else 3:] + [P])  # without +tls
-    assert rc == 1 and error_line(err) in (
-        "error: %s only allowed with --enable-tls" % opt.long,
-        "error: option %s is not available yet in fastscp" % opt.long)
+    if opt.exclusive:
+        return                                  # test_listing_options
+    with pytest.raises(options.CommandLineError) as info:
+        options.evaluate(_sample(opt)[3:] + ["-pdu", "1", P])
+    assert info.value.message == "Invalid value for option --max-pdu (underflow: 1)"
+    if opt.long.startswith("--profile"):
+        with pytest.raises(options.CommandLineError) as info:
+            options.evaluate(_sample(opt)[3:] + [P])
+        assert info.value.message == "%s only allowed with --enable-tls" % opt.long
+    else:
+        options.evaluate(_sample(opt)[3:] + [P])
+
+
+def test_profile_basic_needs_3des():
+    """+pb exists only where OpenSSL has 3DES (OpenSSL 3 has not): then it
+    is an unknown option, as for storescp built with that OpenSSL."""
+    opt = options.option("+pb")
+    rc, _, err = run_ours(["+tls", "k", "c", "+pb", P])
+    if opt.available:
+        pytest.skip("this OpenSSL has 3DES")
+    assert rc == 1 and error_line(err) == "error: Unknown option +pb"
+
+
+@pytest.mark.parametrize("argv, message", [
+    # 3.6.9's order (spec storescp-tls.md §1.2); Debian's 3.6.7 checks the
+    # CRL block after the profiles and refuses +crv +cra
+    (["+crv", "+dp", "x", P], "--enable-crl-vfy only allowed with --enable-tls"),
+    (["+dp", "x", "+pw", "p", P], "--use-passwd only allowed with --enable-tls"),
+    (["--no-sni", "--expect-sni", "x", P], "--no-sni not allowed with --expect-sni"),
+    (["--expect-sni", "x", "--no-sni", "+ps", P], "--std-passwd only allowed with --enable-tls"),
+    (["--expect-sni", "x", "--no-sni", "+rs", "f", P], "--no-sni not allowed with --expect-sni"),
+    (["-ic", "+pa", P], "--ignore-peer-cert only allowed with --enable-tls"),
+    (["+pa", "+cf", "x", P], "--profile-basic only allowed with --enable-tls"),
+    (["+tls", "k", "c", "+ws", "+dp", "x", P], "--write-seed only allowed with --seed"),
+    (["+tls", "k", "c", "+cs", "x", "+pz", P], "--cipher not allowed with --profile-bcp195-ex"),
+])
+def test_tls_checks_in_3_6_9_order(argv, message):
+    rc, out, err = run_ours(argv)
+    assert rc == 1 and error_line(err) == "error: " + message
 
 
 # ---------------------------------------------------------------------------
@@ -708,7 +772,9 @@ def test_table_consistent():
         # fastscp's own limits (not storescp's)
         "--max-associations", "--pdu-timeout", "--max-inflated-size", "--max-inflation-ratio",
         # issue 14
-        "--inetd"}
+        "--inetd",
+        # TLS (issue 15): the whole section
+        *(o.long for o in options.OPTIONS if o.section.startswith("transport layer security"))}
     assert len(options.OPTIONS) == len(names) - sum(1 for o in options.OPTIONS if o.short)
     # every option of the manual (3.6.9, which adds +ph +pg +pm +pb --no-sni --expect-sni),
     # and fastscp's own limits

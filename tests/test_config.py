@@ -12,7 +12,7 @@ from fastscp.config import ServerConfig
 from fastscp.errors import ConfigError
 from fastscp.server import Server
 
-from test_cli import ACCEPTED, COMBINATIONS, MAX_PDU, ORDER, P, _ids
+from test_cli import ACCEPTED, COMBINATIONS, MAX_PDU, ORDER, P, TLS, _ids
 
 PROFILE = ["/etc/dcmtk/storescp.cfg", "Default"]
 DEFAULTS = ServerConfig()
@@ -62,7 +62,7 @@ def _restates_default_or_is_outside(message: str, cmd) -> bool:
     return False
 
 
-REFUSED = [_with_real_profile(v) for v in COMBINATIONS + ORDER]
+REFUSED = [_with_real_profile(v) for v in COMBINATIONS + ORDER + TLS]
 
 
 @pytest.mark.parametrize("argv", REFUSED, ids=_ids(REFUSED))
@@ -151,8 +151,9 @@ def test_every_field_is_set_by_an_option_row():
         else:
             assert opt.convert is None and not opt.also, opt.long
     # fields no storescp option sets: the port is the parameter, host is the
-    # library's (storescp listens on all interfaces)
-    assert names - set_by_rows == {"port", "host"}
+    # library's (storescp listens on all interfaces), and so is tls_context
+    # (an embedding application's own ssl.SSLContext)
+    assert names - set_by_rows == {"port", "host", "tls_context"}
 
 
 def test_flag_rows_agree_with_the_defaults():

@@ -16,7 +16,7 @@ from typing import List, Optional, Sequence
 from . import __version__, inetd
 from . import options as opts
 from .config import ServerConfig
-from .errors import ConfigError
+from .errors import ConfigError, TLSSetupError
 from .log import APP_LOGGER, FATAL, ROOT_LOGGER, forced_log, level_of, loglog, setup_logging
 from .logconfig import configure_logging
 
@@ -82,12 +82,15 @@ def help_text() -> str:
                 out.append("  " + sub)
                 indent = 4
             for opt in options:
-                out.extend(_option_lines(opt, indent))
+                if opt.available:       # +pb only where OpenSSL has 3DES
+                    out.extend(_option_lines(opt, indent))
     out.append("")
     return "\n".join(out) + "\n"
 
 
-def version_text() -> str:
+def version_text(listing: Optional[List[str]] = None) -> str:
+    """--version; with `listing`, the text of +cc/+ph (storescp prints its
+    version head before those lists)."""
     import importlib.util
     import platform     # here, not at start-up (inetd starts a process per association)
     compiled = []
@@ -103,6 +106,8 @@ def version_text() -> str:
     lines.append("Build options: compiled modules: %s"
                  % (" ".join(compiled) if compiled else "none (not built)"))
     lines.append("")
+    if listing is not None:         # +cc, +ph: the same head, then the list
+        return "\n".join(lines + listing) + "\n"
     lines.append("External libraries used:")
     try:
         from importlib.metadata import version as _v
@@ -166,8 +171,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if excl.long == "--version":
             sys.stdout.write(version_text())
             return EXIT_OK
-        _print_error(opts.NotAvailableError(excl).message)
-        return EXIT_ERROR
+        from .tls_suites import cipher_listing, profile_listing
+        listing = cipher_listing() if excl.long == "--list-ciphers" else profile_listing()
+        sys.stdout.write(version_text(listing))
+        return EXIT_OK
     inetd_connection: Optional[int] = None
     if cmd.has("--inetd"):
         # as storescp: from here on every message goes to /dev/null (or -lc)
@@ -246,7 +253,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     # 5. serve
     if inetd_connection is not None:
-        inetd.serve(config, inetd_connection)
+        from .server import tls_of
+        try:
+            tls = tls_of(config)
+        except TLSSetupError as exc:
+            for line in exc.lines:
+                log.critical("%s", line)
+            return EXIT_ERROR
+        inetd.serve(config, inetd_connection, tls)
         return EXIT_OK
     try:
         from .processes import serve
@@ -255,6 +269,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return EXIT_ERROR
     try:
         serve(config)
+    except TLSSetupError as exc:
+        for line in exc.lines:
+            log.critical("%s", line)
+        return EXIT_ERROR
     except OSError as exc:
         reason = exc.strerror or str(exc)
         log.error("cannot create network: 0006:031c TCP Initialization Error: %s", reason)

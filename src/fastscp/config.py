@@ -40,6 +40,17 @@ PROCESS_SINGLE = "single"    # --single-process: one process, a thread per assoc
 PROCESS_FORK = "fork"        # --fork: a child process per association
 PROCESS_MODELS = (PROCESS_AUTO, PROCESS_SINGLE, PROCESS_FORK)
 
+#: CRL checks (ServerConfig.tls_crl_check)
+CRL_CHECK_LEAF = "leaf"               # +crv (also implied by a +crl that loads)
+CRL_CHECK_CHAIN = "chain"             # +cra
+CRL_CHECKS = (CRL_CHECK_LEAF, CRL_CHECK_CHAIN)
+
+#: what is asked of a TLS peer's certificate (ServerConfig.tls_peer_cert)
+PEER_CERT_REQUIRE = "require"         # -rc
+PEER_CERT_VERIFY = "verify"           # -vc
+PEER_CERT_IGNORE = "ignore"           # -ic
+PEER_CERT_MODES = (PEER_CERT_REQUIRE, PEER_CERT_VERIFY, PEER_CERT_IGNORE)
+
 #: bounds of -pdu (ServerConfig.max_pdu)
 MIN_MAX_PDU = 4096
 MAX_MAX_PDU = 131072
@@ -160,6 +171,41 @@ class ServerConfig:
     eostudy_timeout: Optional[float] = None
     #: wait for the commands to finish (-xs); otherwise they run in the background
     exec_sync: bool = False
+    # -- TLS (fastscp.tls; every connection must complete a TLS handshake) --
+    #: (private key file, certificate file): serve TLS (+tls); None = plain TCP
+    tls_key_cert: Optional[Tuple[str, str]] = None
+    #: the private key's password (+pw; "" = -pw); None = asked for on the
+    #: terminal or stdin if the key is encrypted (+ps)
+    tls_password: Optional[str] = None
+    #: key, certificate, trusted certificates and CRLs are DER files (-der)
+    tls_der: bool = False
+    #: files of trusted certificates (and CRLs) (+cf), directories of them (+cd)
+    tls_ca_files: Tuple[str, ...] = ()
+    tls_ca_dirs: Tuple[str, ...] = ()
+    #: CRL files (+crl; one that loads implies leaf checks)
+    tls_crl_files: Tuple[str, ...] = ()
+    #: CRL checks: "leaf" (+crv), "chain" (+cra), None (unless a +crl loaded)
+    tls_crl_check: Optional[str] = None
+    #: security profile: "8996" (+pg), "8996-mod" (+pm), "bcp195-nd" (+py),
+    #: "bcp195" (+px), "bcp195-ex" (+pz), "basic" (+pb), "aes" (+pa), "null" (+pn)
+    tls_profile: str = "8996"
+    #: ciphersuites added to the profile's (+cs; IANA or OpenSSL names)
+    tls_ciphers: Tuple[str, ...] = ()
+    #: DH parameter file replacing the built-in ffdhe2048 group (+dp)
+    tls_dh_params: Optional[str] = None
+    #: refuse clients whose SNI names another server (--expect-sni)
+    tls_expect_sni: Optional[str] = None
+    #: mixed into the random generator at start-up (+rs)
+    tls_seed_file: Optional[str] = None
+    #: write 1024 random bytes after each connection (+ws/+wf) to
+    #: tls_write_seed_file, or back to tls_seed_file if that is None
+    tls_write_seed: bool = False
+    tls_write_seed_file: Optional[str] = None
+    #: the peer's certificate: "require" (-rc), "verify" (-vc), "ignore" (-ic)
+    tls_peer_cert: str = PEER_CERT_REQUIRE
+    #: an embedding application's own server context, used as it is instead
+    #: of the tls_* settings above (which must then keep their defaults)
+    tls_context: Optional[Any] = None
 
     def validate(self) -> None:
         """Raise ConfigError for a value or a combination storescp refuses

@@ -16,8 +16,8 @@ from typing import Any, Optional
 
 from fastscp import options
 from fastscp.config import (
-    GROUP_LENGTH_MODES, GROUP_LENGTH_RECALC, MAX_MAX_PDU, MIN_MAX_PDU, PROCESS_FORK, PROCESS_MODELS,
-    SORT_MODES, ServerConfig,
+    CRL_CHECKS, GROUP_LENGTH_MODES, GROUP_LENGTH_RECALC, MAX_MAX_PDU, MIN_MAX_PDU,
+    PEER_CERT_MODES, PROCESS_FORK, PROCESS_MODELS, SORT_MODES, ServerConfig,
 )
 from fastscp.errors import ConfigError
 from fastscp.uids import DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN, PREFERENCE_LISTS
@@ -25,6 +25,8 @@ from fastscp.uids import DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN, PREFERENCE_LISTS
 #: what +te/+tb/+ti/+td can ask for (there are no codecs)
 OUTPUT_TRANSFER_SYNTAXES = tuple(o.value for o in options.group_members("writexfer")
                                  if o.value is not None)
+#: storescp's defaults (the ServerConfig field defaults)
+_DEFAULTS = ServerConfig()
 #: +cl's default (ServerConfig.compression_level)
 _DEFAULT_COMPRESSION_LEVEL = ServerConfig.compression_level
 
@@ -86,6 +88,7 @@ def validate(config: ServerConfig) -> None:
     _check_negotiation(config)
     _check_output(config)
     _check_placement(config)
+    _check_tls(config)
 
 
 def _check_values(config: ServerConfig) -> None:
@@ -185,3 +188,69 @@ def _check_placement(config: ServerConfig) -> None:
                 and not config.rename_on_eostudy):
             raise _only_allowed(_name("eostudy_timeout"), options.EOSTUDY_TIMEOUT_ONLY)
         _range("eostudy_timeout", config.eostudy_timeout, 0)
+
+
+#: the TLS fields an embedding application's own tls_context replaces
+_TLS_FIELDS = ("tls_key_cert", "tls_password", "tls_der", "tls_ca_files", "tls_ca_dirs",
+               "tls_crl_files", "tls_crl_check", "tls_profile", "tls_ciphers", "tls_dh_params",
+               "tls_expect_sni", "tls_seed_file", "tls_write_seed", "tls_write_seed_file",
+               "tls_peer_cert")
+
+
+def _check_tls(config: ServerConfig) -> None:
+    """The TLS settings, in storescp 3.6.9's order (options._TLS_CHECK_ORDER)."""
+    from fastscp.tls_suites import BY_KEY, profile_available
+    if config.tls_context is not None:
+        import ssl
+        if not isinstance(config.tls_context, ssl.SSLContext):
+            raise ConfigError("tls_context must be an ssl.SSLContext, not %r" % (config.tls_context,))
+        for name in _TLS_FIELDS:
+            if getattr(config, name) != getattr(_DEFAULTS, name):
+                raise ConfigError("tls_context replaces the tls_* settings: leave %s at its "
+                                  "default" % name)
+        return
+    key_cert = config.tls_key_cert
+    if key_cert is not None and (not isinstance(key_cert, tuple) or len(key_cert) != 2
+                                 or not all(isinstance(f, str) for f in key_cert)):
+        raise ConfigError("tls_key_cert must be None or (key file, certificate file), not %r"
+                          % (key_cert,))
+    profile = BY_KEY.get(config.tls_profile)
+    if profile is None or not profile_available(profile):
+        raise ConfigError("tls_profile must be one of %s, not %r" % (
+            ", ".join(p.key for p in BY_KEY.values() if profile_available(p)), config.tls_profile))
+    if config.tls_peer_cert not in PEER_CERT_MODES:
+        raise ConfigError("tls_peer_cert must be one of %s, not %r"
+                          % (", ".join(PEER_CERT_MODES), config.tls_peer_cert))
+    if config.tls_crl_check is not None and config.tls_crl_check not in CRL_CHECKS:
+        raise ConfigError("tls_crl_check must be None or one of %s, not %r"
+                          % (", ".join(CRL_CHECKS), config.tls_crl_check))
+    write_seed = ("--write-seed-file" if config.tls_write_seed_file is not None
+                  else _name("tls_write_seed", True)) if config.tls_write_seed else None
+    profile_name = _name("tls_profile", config.tls_profile)
+    # as storescp, --profile-aes is refused under the name --profile-basic
+    profile_shown = "--profile-basic" if profile_name == "--profile-aes" else profile_name
+    given = [
+        (config.tls_password is not None, _name("tls_password", *(
+            [config.tls_password] if config.tls_password == "" else []))),
+        (config.tls_der, _name("tls_der", True)),
+        (config.tls_crl_check is not None, _name("tls_crl_check", config.tls_crl_check)),
+        (config.tls_dh_params is not None, _name("tls_dh_params")),
+        (config.tls_seed_file is not None, _name("tls_seed_file")),
+        (write_seed is not None, str(write_seed)),
+        (config.tls_peer_cert != _DEFAULTS.tls_peer_cert,
+         _name("tls_peer_cert", config.tls_peer_cert)),
+        (config.tls_profile != _DEFAULTS.tls_profile, profile_shown),
+        (bool(config.tls_ca_files), _name("tls_ca_files")),
+        (bool(config.tls_ca_dirs), _name("tls_ca_dirs")),
+        (bool(config.tls_crl_files), _name("tls_crl_files")),
+        (bool(config.tls_ciphers), _name("tls_ciphers")),
+    ]
+    for is_set, option_name in given:
+        if not is_set:
+            continue
+        if key_cert is None:
+            raise _only_allowed(option_name, _name("tls_key_cert"))
+        if option_name == write_seed and config.tls_seed_file is None:
+            raise _only_allowed(write_seed, _name("tls_seed_file"))
+        if option_name == "--cipher" and config.tls_profile == "bcp195-ex":
+            raise _not_allowed("--cipher", profile_name)

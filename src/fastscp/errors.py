@@ -24,3 +24,12 @@ class OutputError(FastSCPError):
 
 class ConfigError(FastSCPError):
     """An invalid configuration (bad option value or combination)."""
+
+
+class TLSSetupError(FastSCPError):
+    """TLS cannot be set up (private key, certificate, ciphersuites): the
+    fatal lines storescp prints, in order (``lines``)."""
+
+    def __init__(self, *lines: str) -> None:
+        super().__init__("\n".join(lines))
+        self.lines = lines

@@ -27,12 +27,15 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from typing import Optional, Tuple, Union
+from typing import TYPE_CHECKING, Optional, Tuple, Union
 
 from fastscp.config import ServerConfig
 from fastscp.log import APP_LOGGER
 from fastscp.negotiation import Negotiator
 from fastscp.processes import AssociationProcess
+
+if TYPE_CHECKING:
+    from fastscp.tls import ServerTLS
 
 log = logging.getLogger(APP_LOGGER)
 
@@ -59,9 +62,10 @@ def _peer(conn: socket.socket) -> Tuple[str, int]:
     return "", 0
 
 
-def serve(config: ServerConfig, fd: int) -> None:
+def serve(config: ServerConfig, fd: int, tls: Optional["ServerTLS"] = None) -> None:
     """Serve the association on the connected socket ``fd`` (closed at the
-    end); a failure is logged, never raised (the command exits with 0)."""
+    end; a TLS handshake first with ``tls``); a failure is logged, never
+    raised (the command exits with 0)."""
     conn: Optional[socket.socket] = None
     try:
         conn = socket.socket(fileno=fd)
@@ -76,7 +80,7 @@ def serve(config: ServerConfig, fd: int) -> None:
         return
     # the association side of a worker process: host name looked up here,
     # +ac checked, SIGTERM cuts the association off (no partial file left)
-    worker = AssociationProcess(config, Negotiator.from_config(config))
+    worker = AssociationProcess(config, Negotiator.from_config(config), tls)
     worker.install_signals(on_retire=False)
     try:
         worker.serve(conn, (address, port))

@@ -26,7 +26,8 @@ section; the first failing check is reported.  Only then are options that
 fastscp does not implement refused (:func:`unavailable`).  Like storescp,
 the ``--config-file`` profile is read right after its conflict checks; its
 failures are fatal log lines (:class:`StartupError`), not command line
-errors.  Loading TLS keys is not imitated: fastscp refuses those options.
+errors.  The TLS options are checked here; keys and certificates are loaded
+when the server starts (`fastscp.tls`).
 """
 from __future__ import annotations
 
@@ -121,6 +122,19 @@ class Option:
     convert: Optional[Callable[..., Any]] = None
     #: further (field, value) pairs the option sets
     also: Tuple[Tuple[str, Any], ...] = ()
+    #: every occurrence counts (+cf, +cs, ...): `field` gets the tuple of
+    #: the converted values, in the order given
+    repeatable: bool = False
+    #: the OpenSSL ciphersuite the option needs: without it the option does
+    #: not exist, as in storescp built with that TLS library (+pb needs 3DES)
+    needs_suite: Optional[str] = None
+
+    @property
+    def available(self) -> bool:
+        if self.needs_suite is None:
+            return True
+        from fastscp.tls_suites import suite_available
+        return suite_available(self.needs_suite)
 
     def settings(self, values: Tuple[object, ...] = ()) -> List[Tuple[str, Any]]:
         """The (ServerConfig field, value) pairs this option sets, given its
@@ -328,61 +342,79 @@ _opt(None, "--max-inflation-ratio", "past 64 MiB, a deflated data set may inflat
 _section("transport layer security (TLS) options")
 _sub("transport protocol stack:")
 _opt("-tls", "--disable-tls", "plain TCP/IP connections (default)",
-     group="tls", built=True)
+     group="tls", built=True, field="tls_key_cert", value=None)
 _opt("+tls", "--enable-tls", "secure connections with TLS",
-     "[p]rivate key file, [c]ertificate file: string", [_S, _S], group="tls")
+     "[p]rivate key file, [c]ertificate file: string", [_S, _S], group="tls", built=True,
+     field="tls_key_cert", convert=_pair)
 _sub("private key password (only with --enable-tls):")
-_opt("+ps", "--std-passwd", "ask for the password on stdin (default)", group="passwd")
-_opt("+pw", "--use-passwd", "use password p", "[p]assword: string", [_S], group="passwd")
-_opt("-pw", "--null-passwd", "use an empty password", group="passwd")
+_opt("+ps", "--std-passwd", "ask for the password on stdin (default)", group="passwd",
+     built=True, field="tls_password", value=None)
+_opt("+pw", "--use-passwd", "use password p", "[p]assword: string", [_S], group="passwd",
+     built=True, field="tls_password", convert=str)
+_opt("-pw", "--null-passwd", "use an empty password", group="passwd", built=True,
+     field="tls_password", value="")
 _sub("key and certificate file format:")
-_opt("-pem", "--pem-keys", "keys and certificates are PEM files (default)", group="keyformat")
-_opt("-der", "--der-keys", "keys and certificates are DER files", group="keyformat")
+_opt("-pem", "--pem-keys", "keys and certificates are PEM files (default)", group="keyformat",
+     built=True, field="tls_der", value=False)
+_opt("-der", "--der-keys", "keys and certificates are DER files", group="keyformat",
+     built=True, field="tls_der", value=True)
 _sub("certification authority:")
-_opt("+cf", "--add-cert-file", "trust the certificate in file f", "[f]ilename: string", [_S])
+_opt("+cf", "--add-cert-file", "trust the certificate in file f", "[f]ilename: string", [_S],
+     built=True, repeatable=True, field="tls_ca_files", convert=str)
 _opt("+cd", "--add-cert-dir", "trust the certificates in directory d",
-     "[d]irectory: string", [_S])
+     "[d]irectory: string", [_S], built=True, repeatable=True, field="tls_ca_dirs", convert=str)
 _opt("+crl", "--add-crl-file", "load a certificate revocation list\n(implies --enable-crl-vfy)",
-     "[f]ilename: string", [_S])
-_opt("+crv", "--enable-crl-vfy", "check the peer certificate against CRLs", group="crl")
-_opt("+cra", "--enable-crl-all", "check the whole chain against CRLs", group="crl")
+     "[f]ilename: string", [_S], built=True, repeatable=True, field="tls_crl_files", convert=str)
+_opt("+crv", "--enable-crl-vfy", "check the peer certificate against CRLs", group="crl",
+     built=True, field="tls_crl_check", value=cfg.CRL_CHECK_LEAF)
+_opt("+cra", "--enable-crl-all", "check the whole chain against CRLs", group="crl",
+     built=True, field="tls_crl_check", value=cfg.CRL_CHECK_CHAIN)
 _sub("security profile:")
 _opt("+ph", "--list-profiles", "list the TLS profiles and exit", exclusive=True,
-     since_369=True)
-_opt("+pg", "--profile-8996", "BCP 195 RFC 8996 profile (default)", group="profile",
-     since_369=True)
-_opt("+pm", "--profile-8996-mod", "modified BCP 195 RFC 8996 profile", group="profile",
-     since_369=True)
-_opt("+py", "--profile-bcp195-nd", "non-downgrading BCP 195 profile (retired)",
-     group="profile")
-_opt("+px", "--profile-bcp195", "BCP 195 profile (retired)", group="profile")
-_opt("+pz", "--profile-bcp195-ex", "extended BCP 195 profile (retired)", group="profile")
-_opt("+pb", "--profile-basic", "basic TLS secure transport profile (retired;\nneeds 3DES)",
-     group="profile", since_369=True)
-_opt("+pa", "--profile-aes", "AES TLS secure transport profile (retired)", group="profile")
-_opt("+pn", "--profile-null", "authentication without encryption (retired)",
-     group="profile")
+     since_369=True, built=True)
+for _short, _long, _help, _needs in (
+    ("+pg", "--profile-8996", "BCP 195 RFC 8996 profile (default)", None),
+    ("+pm", "--profile-8996-mod", "modified BCP 195 RFC 8996 profile", "ECDHE-ECDSA-AES128-CCM"),
+    ("+py", "--profile-bcp195-nd", "non-downgrading BCP 195 profile (retired)", None),
+    ("+px", "--profile-bcp195", "BCP 195 profile (retired)", None),
+    ("+pz", "--profile-bcp195-ex", "extended BCP 195 profile (retired)", None),
+    ("+pb", "--profile-basic", "basic TLS secure transport profile (retired)", "DES-CBC3-SHA"),
+    ("+pa", "--profile-aes", "AES TLS secure transport profile (retired)", None),
+    ("+pn", "--profile-null", "authentication without encryption (retired)", "NULL-SHA"),
+):
+    # the profile's ServerConfig value is its long name without "--profile-"
+    _opt(_short, _long, _help, group="profile", built=True, needs_suite=_needs,
+         since_369=_short in ("+pg", "+pm", "+pb"),
+         field="tls_profile", value=_long[len("--profile-"):])
 _sub("ciphersuite:")
-_opt("+cc", "--list-ciphers", "list the TLS ciphersuites and exit", exclusive=True)
+_opt("+cc", "--list-ciphers", "list the TLS ciphersuites and exit", exclusive=True, built=True)
 _opt("+cs", "--cipher", "add ciphersuite c to the negotiated list",
-     "[c]iphersuite name: string", [_S])
-_opt("+dp", "--dhparam", "read DH parameters from file f", "[f]ilename: string", [_S])
+     "[c]iphersuite name: string", [_S], built=True, repeatable=True,
+     field="tls_ciphers", convert=str)
+_opt("+dp", "--dhparam", "read DH parameters from file f", "[f]ilename: string", [_S],
+     built=True, field="tls_dh_params", convert=str)
 _sub("server name indication:")
-_opt(None, "--no-sni", "ignore server name indication (default)", since_369=True)
+_opt(None, "--no-sni", "ignore server name indication (default)", since_369=True, built=True,
+     field="tls_expect_sni", value=None)
 _opt(None, "--expect-sni", "expect clients to ask for server name s",
-     "[s]erver name: string", [_S], since_369=True)
+     "[s]erver name: string", [_S], since_369=True, built=True,
+     field="tls_expect_sni", convert=str)
 _sub("pseudo random generator:")
-_opt("+rs", "--seed", "seed the random generator from file f", "[f]ilename: string", [_S])
+_opt("+rs", "--seed", "seed the random generator from file f", "[f]ilename: string", [_S],
+     built=True, field="tls_seed_file", convert=str)
 _opt("+ws", "--write-seed", "write the changed seed back (only with --seed)",
-     group="writeseed")
+     group="writeseed", built=True, field="tls_write_seed", value=True,
+     also=(("tls_write_seed_file", None),))
 _opt("+wf", "--write-seed-file", "write the changed seed to file f",
-     "[f]ilename: string (only with --seed)", [_S], group="writeseed")
+     "[f]ilename: string (only with --seed)", [_S], group="writeseed", built=True,
+     field="tls_write_seed_file", convert=str, also=(("tls_write_seed", True),))
 _sub("peer authentication:")
 _opt("-rc", "--require-peer-cert", "require a valid peer certificate (default)",
-     group="peercert")
+     group="peercert", built=True, field="tls_peer_cert", value=cfg.PEER_CERT_REQUIRE)
 _opt("-vc", "--verify-peer-cert", "check the peer certificate if there is one",
-     group="peercert")
-_opt("-ic", "--ignore-peer-cert", "do not check peer certificates", group="peercert")
+     group="peercert", built=True, field="tls_peer_cert", value=cfg.PEER_CERT_VERIFY)
+_opt("-ic", "--ignore-peer-cert", "do not check peer certificates", group="peercert",
+     built=True, field="tls_peer_cert", value=cfg.PEER_CERT_IGNORE)
 
 # -- output ------------------------------------------------------------------
 _section("output options")
@@ -499,7 +531,7 @@ _opt("-tos", "--eostudy-timeout", "a study is complete after t seconds without\n
 _opt("-xs", "--exec-sync", "run commands in the foreground and wait", built=True,
      field="exec_sync", value=True)
 
-del _short, _long, _help, _built
+del _short, _long, _help, _built, _needs
 
 #: lookup by short or long name
 BY_NAME: Dict[str, Option] = {}
@@ -771,7 +803,7 @@ def parse(argv: Sequence[str]) -> CommandLine:
         arg = args[i]
         if is_option_word(arg):
             opt = BY_NAME.get(arg)
-            if opt is None:
+            if opt is None or not opt.available:
                 raise CommandLineError("Unknown option %s" % arg)
             if i + opt.nvalues >= n and opt.nvalues:
                 raise CommandLineError("Missing value for option %s" % opt.long)
@@ -907,6 +939,12 @@ def config_fields(cmd: CommandLine, st: Optional[Settings] = None) -> Dict[str, 
         opt = occ.option
         if opt.field is None:
             continue
+        if opt.repeatable:
+            out[opt.field] = tuple(
+                opt.settings(tuple(check_value(opt, text, spec)
+                                   for text, spec in zip(o.values, opt.values)))[0][1]
+                for o in cmd.occurrences if o.option is opt)
+            continue
         pairs = st.settings.get(opt.long) if st is not None else None
         if pairs is None:
             pairs = opt.settings(tuple(check_value(opt, text, spec)
@@ -1020,13 +1058,17 @@ def check_rest(cmd: CommandLine, level: str, settings: Optional[Settings] = None
     return st
 
 
-#: order in which storescp looks at the TLS options (measured pairwise
-#: against 3.6.7; the 3.6.9-only options are placed by guess); tuples of
-#: several names are option blocks, in storescp's order within the block
+#: order in which storescp 3.6.9 looks at the TLS options (its source, checked
+#: against a build of it; Debian's 3.6.7 checks the CRL block after the
+#: profiles); tuples of several names are option blocks, in storescp's order
+#: within the block
 _TLS_CHECK_ORDER: Tuple[Tuple[str, ...], ...] = (
     ("--std-passwd", "--use-passwd", "--null-passwd"),
     ("--pem-keys", "--der-keys"),
+    ("--enable-crl-vfy", "--enable-crl-all"),
     ("--dhparam",),
+    ("--no-sni",),
+    ("--expect-sni",),
     ("--seed",),
     ("--write-seed", "--write-seed-file"),
     ("--require-peer-cert", "--ignore-peer-cert", "--verify-peer-cert"),
@@ -1035,11 +1077,10 @@ _TLS_CHECK_ORDER: Tuple[Tuple[str, ...], ...] = (
     ("--add-cert-file",),
     ("--add-cert-dir",),
     ("--add-crl-file",),
-    ("--enable-crl-vfy", "--enable-crl-all"),
     ("--cipher",),
-    ("--no-sni",),
-    ("--expect-sni",),
 )
+#: the SNI options work (and are ignored) without --enable-tls
+_TLS_OPTIONAL = ("--no-sni", "--expect-sni")
 
 
 def _check_tls(cmd: CommandLine, st: Settings) -> None:
@@ -1054,16 +1095,16 @@ def _check_tls(cmd: CommandLine, st: Settings) -> None:
             occs = [occ] if occ else []
         for occ in occs:
             name = occ.option.long
-            if not tls:
+            if name == "--no-sni" and cmd.has("--expect-sni"):
+                raise _not_allowed("--no-sni", "--expect-sni")
+            if not tls and name not in _TLS_OPTIONAL:
                 # storescp's message for +pa names --profile-basic (kept quirk)
                 shown = "--profile-basic" if name == "--profile-aes" else name
                 raise _only_allowed(shown, "--enable-tls")
-            if name == "--cipher" and cmd.winner("profile") is BY_NAME["--profile-bcp195-ex"]:
-                raise _not_allowed("--cipher", "--profile-bcp195-ex")
             if name in ("--write-seed", "--write-seed-file") and not cmd.has("--seed"):
                 raise _only_allowed(name, "--seed")
-            if name == "--no-sni" and cmd.has("--expect-sni"):
-                raise _not_allowed("--no-sni", "--expect-sni")
+            if name == "--cipher" and cmd.winner("profile") is BY_NAME["--profile-bcp195-ex"]:
+                raise _not_allowed("--cipher", "--profile-bcp195-ex")
             _values(cmd, occ, st)
 
 

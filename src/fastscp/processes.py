@@ -38,11 +38,12 @@ from fastscp.config import PROCESS_FORK, PROCESS_SINGLE, ServerConfig
 from fastscp.hostnames import Lookup, lookup_now
 from fastscp.log import APP_LOGGER
 from fastscp.negotiation import Negotiator
-from fastscp.server import Server, listen, serve_association
+from fastscp.server import Server, listen, serve_association, tls_of
 from fastscp.service import StoreService
 
 if TYPE_CHECKING:
     from fastscp.access import HostsAccess
+    from fastscp.tls import ServerTLS
 
 log = logging.getLogger(APP_LOGGER)
 
@@ -83,9 +84,11 @@ class AssociationProcess:
     after the fork), host names looked up in place, the +ac check, and
     SIGTERM/SIGINT cutting off the association in progress."""
 
-    def __init__(self, config: ServerConfig, negotiator: Negotiator) -> None:
+    def __init__(self, config: ServerConfig, negotiator: Negotiator,
+                 tls: Optional["ServerTLS"] = None) -> None:
         self.config = config
         self.negotiator = negotiator
+        self.tls = tls
         self.service = StoreService(config)
         self.access: Optional["HostsAccess"] = None
         if config.access_control:
@@ -153,7 +156,7 @@ class AssociationProcess:
             if not self.stopping:
                 serve_association(conn, addr, self.config, self.service, self.negotiator,
                                   host_name=host_name, request_deadline=deadline,
-                                  sleep=self.sleep)
+                                  sleep=self.sleep, tls=self.tls)
         except OSError as exc:
             log.debug("connection from %s: %s", addr[0], exc)
         finally:
@@ -193,6 +196,13 @@ class _Parent:
         # built once here, inherited by every child
         self.negotiator = Negotiator.from_config(config)
         self._sock = listen(config)
+        try:
+            # TLS is set up once the port is bound, as storescp does; the
+            # context is made here, once, and inherited by every child
+            self.tls = tls_of(config)
+        except BaseException:
+            self._sock.close()
+            raise
         self._sock.setblocking(False)
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
@@ -350,7 +360,7 @@ class ForkServer(_Parent):
         # as storescp: the child announces itself at once, before any request
         log.info("Association Received in child process (pid: %d)", os.getpid())
         Association.received_message = None
-        child = AssociationProcess(self.config, self.negotiator)
+        child = AssociationProcess(self.config, self.negotiator, self.tls)
         child.install_signals(on_retire=False)
         child.serve(conn, addr)
         child.exit()
@@ -426,7 +436,7 @@ class WorkerPool(_Parent):
     def _worker(self) -> None:
         os.close(self._report_r)
         os.close(self._life_w)
-        child = AssociationProcess(self.config, self.negotiator)
+        child = AssociationProcess(self.config, self.negotiator, self.tls)
         child.install_signals(on_retire=True)
         me = os.getpid()
         wait = _listener_waiter(self._sock.fileno(), (self._life_r, child.wake_fd))

@@ -37,6 +37,7 @@ from fastscp.log import APP_LOGGER
 
 if TYPE_CHECKING:
     from fastscp.access import HostsAccess
+    from fastscp.tls import ServerTLS
 
 #: a peer address as accept() returns it (host, port)
 _Address = Tuple[str, int]
@@ -111,6 +112,12 @@ class Server:
             on_association_aborted=on_association_aborted))
         self.negotiator = Negotiator.from_config(config)
         self._sock = listen(config)
+        try:
+            # TLS is set up once the port is bound, as storescp does
+            self._tls = tls_of(config)
+        except BaseException:
+            self._sock.close()
+            raise
         self._sock.setblocking(False)
         # wakes the accept loop from shutdown() (a signal handler or another
         # thread) and when an association thread ends (a slot is free)
@@ -245,8 +252,9 @@ class Server:
             pending = _Pending(conn, addr, time.monotonic() + self.config.acse_timeout)
             self._pending[conn] = pending
             sel.register(conn, selectors.EVENT_READ, pending)
-            if self._access is not None:
-                # +ac: the thread checks the peer (DNS may be slow) before a byte is read
+            if self._access is not None or self._tls is not None:
+                # +ac: the thread checks the peer (DNS may be slow) before a byte is read;
+                # TLS: the handshake runs in the association's thread (tls.py)
                 self._hand_over(sel, pending)
 
     def _read_pending(self, sel: selectors.BaseSelector, pending: "_Pending") -> None:
@@ -308,11 +316,13 @@ class Server:
                 # as in storescp, the wait for the A-ASSOCIATE-RQ starts after the check
                 request_deadline = time.monotonic() + self.config.acse_timeout
             serve_association(conn, addr, self.config, self.service, self.negotiator,
-                              host_name=host_name, prefix=prefix,
+                              host_name=host_name, prefix=prefix, tls=self._tls,
                               request_deadline=request_deadline, sleep=self._stopping.wait)
         finally:
             if lookup is not None:
                 lookup.wanted = False
+            if io is not conn:
+                io.close()
             conn.close()
             with self._lock:
                 self._conns.discard(conn)
@@ -359,43 +369,45 @@ def listen(config: ServerConfig) -> socket.socket:
     return sock
 
 
+def tls_of(config: ServerConfig) -> Optional["ServerTLS"]:
+    """The TLS side of a server of `config`, None for plain TCP (ssl and
+    the key loading are imported only for TLS).  Raises TLSSetupError."""
+    if config.tls_key_cert is None and config.tls_context is None:
+        return None
+    from fastscp.tls import server_tls
+    return server_tls(config)
+
+
 def serve_association(conn: socket.socket, addr: "_Address", config: ServerConfig,
                       service: StoreService, negotiator: Negotiator, *,
                       host_name: Union[str, Callable[[], str]], prefix: bytes = b"",
                       request_deadline: Optional[float] = None,
-                      sleep: Callable[[float], object] = time.sleep) -> None:
+                      sleep: Callable[[float], object] = time.sleep,
+                      tls: Optional["ServerTLS"] = None) -> None:
     """Serve one connection (blocking) until its association ends; ``prefix``
-    = bytes already read from it.  The caller closes the connection.  A
-    fault of ours aborts this association only."""
+    = bytes already read from it; with ``tls`` the handshake comes first,
+    within the request deadline (or -ta from now).  The caller closes the
+    connection.  A fault of ours aborts this association only."""
     assoc = Association(config, service, addr[0], addr[1], negotiator, peer_host_name=host_name)
+    io: Any = conn
     try:
+        if tls is not None:
+            tls_conn = tls.accept(conn, request_deadline or time.monotonic() + config.acse_timeout)
+            if tls_conn is None:
+                return                  # the handshake failed (logged)
+            io = tls_conn
         if prefix:
             assoc.receive(prefix)
-            _send_and_run_deferred(assoc, conn)
-        drive(assoc, conn, sleep, request_deadline=request_deadline,
+            _send_and_run_deferred(assoc, io)
+        drive(assoc, io, sleep, request_deadline=request_deadline,
               pdu_timeout=config.pdu_timeout)
     except Exception:
         log.exception("internal error in association with %s:%d", addr[0], addr[1])
         assoc.abort()
         try:
-            conn.sendall(assoc.data_to_send())
+            io.sendall(assoc.data_to_send())
         except OSError:
             pass
-
-
-if sys.platform.startswith("linux"):
-    def _set_timeout(conn: socket.socket, timeout: Optional[float]) -> None:
-        """Kernel-side timeouts (SO_RCVTIMEO/SO_SNDTIMEO) on a blocking socket:
-        unlike socket.settimeout they cost no poll() before every recv."""
-        seconds = 0.0 if timeout is None else min(max(timeout, 0.001), MAX_TIMEOUT)
-        tv = struct.pack("@ll", int(seconds), int((seconds % 1) * 1e6))
-        conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, tv)
-        conn.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, tv)
-    _TIMEOUT_ERRORS: Tuple[Type[BaseException], ...] = (socket.timeout, BlockingIOError)
-else:
-    def _set_timeout(conn: socket.socket, timeout: Optional[float]) -> None:
-        conn.settimeout(None if timeout is None else min(timeout, MAX_TIMEOUT))
-    _TIMEOUT_ERRORS = (socket.timeout,)
 
 
 def drive(assoc: Association, conn: socket.socket,

@@ -1,0 +1,609 @@
+"""DICOM over TLS as storescp does it (spec ``storescp-tls.md``): the server
+context built from a `ServerConfig` with storescp's start-up checks and log
+lines, and the handshake of each connection, run in that connection's own
+association thread within the ACSE timeout.
+
+The standard library's `ssl` does the TLS; `cryptography` reads keys and
+certificates first, so that storescp's order of failures (key, certificate,
+match) and its certificate policy can be reproduced, and so that DER files
+and encrypted keys reach `ssl` as unencrypted PEM in an anonymous memory
+file that never touches a disk.  Two settings of storescp have no `ssl`
+API in Python 3.11 and are approximated on the safe side (README, "DICOM
+over TLS"): the group list is P-256 alone (storescp: P-256 first,
+then other NIST, Koblitz and Brainpool curves; neither offers X25519), and
+``+pm`` lacks the two TLS 1.3 CCM suites.
+"""
+from __future__ import annotations
+
+import contextlib
+import datetime
+import getpass
+import logging
+import os
+import select
+import socket
+import ssl
+import sys
+import tempfile
+import time
+import warnings
+from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple, cast
+
+from fastscp.config import (
+    CRL_CHECK_CHAIN, CRL_CHECK_LEAF, PEER_CERT_IGNORE, PEER_CERT_REQUIRE, ServerConfig,
+)
+from fastscp.errors import TLSSetupError
+from fastscp.tls_suites import BY_KEY, Profile, SuiteError, negotiated_suites
+
+log = logging.getLogger("fastscp")
+
+#: storescp's built-in DH group (3.6.9): RFC 7919 ffdhe2048, for DHE suites
+FFDHE2048 = b"""-----BEGIN DH PARAMETERS-----
+MIIBCAKCAQEA//////////+t+FRYortKmq/cViAnPTzx2LnFg84tNpWp4TZBFGQz
++8yTnc4kmz75fS/jY2MMddj2gbICrsRhetPfHtXV/WVhJDP1H18GbtCFY2VVPe0a
+87VXE15/V8k1mE8McODmi3fipona8+/och3xWKE2rec1MKzKT0g6eXq8CrGCsyT7
+YdEIqUuyyOP7uWrat2DX9GgdT0Kj3jlN9K5W7edjcrsZCwenyO4KbXCeAvzhzffi
+7MA0BM0oNC9hkXL+nOmFg/+OTxIy7vKBg8P+OxtMb61zO7X8vC7CIAXFjvGDfRaD
+ssbzSibBsu/6iGtCOGEoXJf//////////wIBAg==
+-----END DH PARAMETERS-----
+"""
+#: the one ECDHE group offered (see the module text)
+GROUP = "prime256v1"
+#: what storescp asks on the terminal for an encrypted key (+ps)
+PASSWORD_PROMPT = "Enter PEM pass phrase:"
+#: random bytes written to the seed file after each connection (+ws/+wf)
+SEED_BYTES = 1024
+#: the ALPN protocol DICOM over TLS names
+ALPN = "dicom"
+#: the log condition of a handshake that did not end within the ACSE timeout
+HANDSHAKE_TIMEOUT = "000b:000b TLS read operation did not complete (SSL_ERROR_WANT_READ)"
+VERIFY_FAILED = "000b:0886 TLS error: certificate verify failed"
+
+_WEAK_HASHES = ("md2", "md4", "md5")
+#: OpenSSL's short names of signature algorithms that are not SHA-2/3
+#: based, as storescp prints them
+_SIGNATURE_NAMES = {
+    "1.2.840.113549.1.1.5": "RSA-SHA1", "1.2.840.10045.4.1": "ecdsa-with-SHA1",
+    "1.2.840.10040.4.3": "DSA-SHA1", "1.2.840.113549.1.1.10": "RSASSA-PSS",
+    "1.3.101.112": "ED25519", "1.3.101.113": "ED448",
+}
+#: OpenSSL's short names of name attributes (the debug output's /CN=... form)
+_NAME_ATTRIBUTES = {
+    "2.5.4.3": "CN", "2.5.4.6": "C", "2.5.4.7": "L", "2.5.4.8": "ST", "2.5.4.10": "O",
+    "2.5.4.11": "OU", "1.2.840.113549.1.9.1": "emailAddress", "2.5.4.5": "serialNumber",
+    "0.9.2342.19200300.100.1.25": "DC", "0.9.2342.19200300.100.1.1": "UID",
+}
+
+
+# ---------------------------------------------------------------------------
+# the server context
+# ---------------------------------------------------------------------------
+
+def server_tls(config: ServerConfig) -> Optional["ServerTLS"]:
+    """The TLS side of a server, or None for plain TCP.  Raises
+    TLSSetupError (storescp's fatal lines) after logging its warnings."""
+    if config.tls_context is not None:
+        return ServerTLS(config.tls_context, config)
+    if config.tls_key_cert is None:
+        return None
+    return ServerTLS(build_context(config), config)
+
+
+def build_context(config: ServerConfig) -> ssl.SSLContext:
+    """An `ssl.SSLContext` set up as storescp sets up its TLS layer, in its
+    order, with its warnings and fatal errors."""
+    assert config.tls_key_cert is not None
+    profile = BY_KEY[config.tls_profile]
+    if config.tls_seed_file is not None:
+        _read_seed(config.tls_seed_file)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    # storescp: OpenSSL security level 0, server preference (Python sets it);
+    # the profile, not OpenSSL, decides what is weak
+    ctx.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
+    ctx.set_ciphers("ALL:@SECLEVEL=0")
+    ctx.set_ecdh_curve(GROUP)
+    _load_dh_params(ctx, FFDHE2048)
+    _load_trust(ctx, config)
+    key_file, cert_file = config.tls_key_cert
+    key = _load_key(key_file, config.tls_der, config.tls_password)
+    chain = _load_certificates(cert_file, config.tls_der)
+    dsa = _check_own_certificate(chain[0], cert_file, profile)
+    if key.public_key() != chain[0].public_key():
+        raise TLSSetupError("000b:0006 Private key '%s' and certificate '%s' do not match"
+                            % (key_file, cert_file))
+    _use_key_and_chain(ctx, key, chain)
+    ctx.minimum_version = profile.minimum
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_2 if dsa else profile.maximum
+    try:
+        suites = negotiated_suites(profile, config.tls_ciphers)
+    except SuiteError as exc:
+        raise TLSSetupError(*exc.lines) from None
+    ctx.set_ciphers(":".join(suites) + ":@SECLEVEL=0")
+    if config.tls_dh_params is not None:
+        _load_dh_file(ctx, config.tls_dh_params, config.tls_der, profile)
+    ctx.verify_mode = {PEER_CERT_REQUIRE: ssl.CERT_REQUIRED,
+                       PEER_CERT_IGNORE: ssl.CERT_NONE}.get(config.tls_peer_cert,
+                                                            ssl.CERT_OPTIONAL)
+    ctx.set_alpn_protocols([ALPN])
+    if config.tls_expect_sni is not None:
+        ctx.sni_callback = _sni_check(config.tls_expect_sni)
+    return ctx
+
+
+def _openssl_error(code: str, reason: str) -> None:
+    """The one ``E: OpenSSL error`` line storescp prints before a fatal
+    file error (OpenSSL's first queued error)."""
+    log.error("OpenSSL error %s: %s", code, reason)
+
+
+def _read_file(path: str, fatal: str) -> bytes:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read()
+    except OSError as exc:
+        _openssl_error("80000002", "system library: %s" % (exc.strerror or exc))
+        raise TLSSetupError(fatal) from None
+
+
+def _load_trust(ctx: ssl.SSLContext, config: ServerConfig) -> None:
+    """+cf, +cd, +crl (storescp: each last given first) and the CRL mode."""
+    for path in reversed(config.tls_ca_files):
+        if not _add_verify_file(ctx, path, config.tls_der):
+            log.warning("unable to load certificate file '%s', ignoring", path)
+    for path in reversed(config.tls_ca_dirs):
+        with contextlib.suppress(ssl.SSLError, OSError):   # read lazily: never checked
+            ctx.load_verify_locations(capath=path)
+    crls = 0
+    for path in reversed(config.tls_crl_files):
+        # a DER CRL never loads in storescp (it reads DER files as certificates)
+        if not config.tls_der and _add_verify_file(ctx, path, False):
+            crls += 1
+        else:
+            log.warning("unable to load CRL file '%s', ignoring", path)
+    if config.tls_crl_check == CRL_CHECK_CHAIN:
+        ctx.verify_flags |= ssl.VERIFY_CRL_CHECK_CHAIN
+    elif config.tls_crl_check == CRL_CHECK_LEAF or crls:
+        ctx.verify_flags |= ssl.VERIFY_CRL_CHECK_LEAF
+
+
+def _add_verify_file(ctx: ssl.SSLContext, path: str, der: bool) -> bool:
+    try:
+        if der:
+            with open(path, "rb") as fh:
+                ctx.load_verify_locations(cadata=fh.read())
+        else:
+            ctx.load_verify_locations(cafile=path)
+    except (ssl.SSLError, OSError, ValueError):
+        return False
+    return True
+
+
+def _load_key(path: str, der: bool, password: Optional[str]) -> Any:
+    from cryptography.hazmat.primitives import serialization as ser
+    fatal = "000b:0004 Unable to load private TLS key from '%s'" % path
+    data = _read_file(path, fatal)
+    if der:                         # as storescp: DER keys are never encrypted
+        try:
+            return ser.load_der_private_key(data, None)
+        except (ValueError, TypeError):
+            _openssl_error("0680007b", "asn1 encoding routines: header too long")
+            raise TLSSetupError(fatal) from None
+    try:
+        return ser.load_pem_private_key(data, None)
+    except TypeError:               # encrypted: the password is needed now, once
+        pass
+    except ValueError:
+        _openssl_error("0480006c", "PEM routines: no start line")
+        raise TLSSetupError(fatal) from None
+    if password is None:
+        password = _ask_password()
+        if password is None:
+            raise TLSSetupError(fatal)
+    try:
+        return ser.load_pem_private_key(data, password.encode())
+    except (ValueError, TypeError):
+        _openssl_error("1c800064", "Provider routines: bad decrypt")
+        raise TLSSetupError(fatal) from None
+
+
+def _ask_password() -> Optional[str]:
+    """+ps: the terminal if there is one (no echo), else one line of stdin
+    after the prompt on stderr; None at end of input."""
+    try:
+        with open("/dev/tty"):
+            pass
+    except OSError:
+        sys.stderr.write(PASSWORD_PROMPT + "\n")
+        sys.stderr.flush()
+        line = sys.stdin.readline()
+        return line[:-1] if line.endswith("\n") else None
+    try:
+        return getpass.getpass(PASSWORD_PROMPT)
+    except EOFError:
+        return None
+
+
+def _load_certificates(path: str, der: bool) -> List[Any]:
+    from cryptography import x509
+    fatal = "000b:0005 Unable to load certificate from '%s'" % path
+    data = _read_file(path, fatal)
+    try:
+        if der:
+            return [x509.load_der_x509_certificate(data)]
+        chain = x509.load_pem_x509_certificates(data)
+    except ValueError:
+        _openssl_error("0480006c", "PEM routines: no start line")
+        raise TLSSetupError(fatal) from None
+    return chain
+
+
+def _signature(cert: Any) -> Tuple[str, bool]:
+    """(the name storescp prints, SHA-2/3 based) of a certificate's signature."""
+    oid = cert.signature_algorithm_oid.dotted_string
+    try:
+        algorithm = cert.signature_hash_algorithm
+    except Exception:              # EdDSA and unknown algorithms have none
+        algorithm = None
+    name = algorithm.name if algorithm is not None else ""
+    if name in _WEAK_HASHES:
+        return name.upper(), False
+    strong = oid not in _SIGNATURE_NAMES and name.startswith(("sha224", "sha256", "sha384",
+                                                               "sha512", "sha3"))
+    return _SIGNATURE_NAMES.get(oid, cert.signature_algorithm_oid._name), strong
+
+
+def _key_kind(key: Any) -> Tuple[str, int]:
+    from cryptography.hazmat.primitives.asymmetric import dsa, ec, rsa
+    for cls, kind in ((rsa.RSAPublicKey, "RSA"), (ec.EllipticCurvePublicKey, "ECDSA"),
+                      (dsa.DSAPublicKey, "DSA")):
+        if isinstance(key, cls):
+            return kind, int(key.key_size)
+    return "unknown", 0
+
+
+def _check_own_certificate(cert: Any, path: str, profile: Profile) -> bool:
+    """storescp 3.6.9's checks of its own certificate (§3.1); True for a DSA
+    key (which rules out TLS 1.3)."""
+    fatal = "000b:0005 Unable to load certificate from '%s'" % path
+    strict = profile.rfc8996
+    kind, bits = _key_kind(cert.public_key())
+    tail = "but the key in certificate file '%s' is only %d bits." % (path, bits)
+    if kind == "RSA" and bits < 2048:
+        if strict:
+            raise TLSSetupError("Key length of RSA public key too short: RFC 9325 requires at "
+                                "least 2048 bits for server RSA keys, " + tail, fatal)
+        log.warning("Key length of RSA public key too short: RFC 9325 recommends at least "
+                    "2048 bits for RSA keys, " + tail)
+    elif kind == "ECDSA" and profile.strict_certificates and bits < 256:
+        raise TLSSetupError("Key length of ECDSA public key too short: TLS profile requires at "
+                            "least 256 bits for ECDSA keys, " + tail, fatal)
+    elif kind == "ECDSA" and bits < 224:
+        log.warning("Key length of ECDSA public key too short: RFC 9325 recommends at least "
+                    "224 bits for ECDSA keys, " + tail)
+    elif kind == "DSA":
+        if strict:
+            raise TLSSetupError("DSA certificate '%s' not permitted in the selected TLS profile "
+                                "because it prevents the use of TLS 1.3." % path, fatal)
+        log.warning("Use of DSA certificate not recommended because it prevents the use of "
+                    "TLS 1.3, which does not support this certificate type.")
+    name, strong = _signature(cert)
+    if name in ("MD2", "MD4", "MD5"):
+        log.error("Weak certificate hash key: certificate file '%s' uses '%s'.", path, name)
+        raise TLSSetupError(fatal)
+    if not strong:
+        if profile.strict_certificates:
+            raise TLSSetupError("Weak certificate hash key: TLS profile requires SHA-256 (or "
+                                "better) for certificates, but certificate file '%s' uses '%s'."
+                                % (path, name), fatal)
+        log.warning("Possibly weak certificate hash key: RFC 9325 recommends the use of "
+                    "SHA-256 (or better) for certificates, but certificate file '%s' uses "
+                    "'%s'.", path, name)
+    return kind == "DSA"
+
+
+@contextlib.contextmanager
+def _memory_file(data: bytes) -> Iterator[str]:
+    """A path to `data` for the `ssl` calls that take only paths: an
+    anonymous memory file where there is one, else a private temporary file
+    removed at once."""
+    if hasattr(os, "memfd_create"):
+        fd = os.memfd_create("fastscp-tls", os.MFD_CLOEXEC)
+        try:
+            os.write(fd, data)
+            yield "/proc/self/fd/%d" % fd
+        finally:
+            os.close(fd)
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "tls.pem")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        try:
+            yield path
+        finally:
+            os.unlink(path)
+
+
+def _use_key_and_chain(ctx: ssl.SSLContext, key: Any, chain: Sequence[Any]) -> None:
+    from cryptography.hazmat.primitives import serialization as ser
+    pem = key.private_bytes(ser.Encoding.PEM, ser.PrivateFormat.PKCS8, ser.NoEncryption())
+    pem += b"".join(c.public_bytes(ser.Encoding.PEM) for c in chain)
+    with _memory_file(pem) as path:
+        ctx.load_cert_chain(path)
+
+
+def _load_dh_params(ctx: ssl.SSLContext, pem: bytes) -> None:
+    with _memory_file(pem) as path:
+        ctx.load_dh_params(path)
+
+
+def _load_dh_file(ctx: ssl.SSLContext, path: str, der: bool, profile: Profile) -> None:
+    """+dp: replaces the built-in group; one below 2048 bits is warned
+    about, and refused under +pz."""
+    from cryptography.hazmat.primitives import serialization as ser
+    with warnings.catch_warnings():     # cryptography deprecates finite-field DH
+        warnings.simplefilter("ignore")
+        from cryptography.hazmat.primitives.asymmetric import dh
+    unloadable = "unable to load temporary DH parameter file '%s', ignoring" % path
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+        params = ser.load_der_parameters(data) if der else ser.load_pem_parameters(data)
+        if not isinstance(params, dh.DHParameters):
+            raise ValueError(path)
+    except (OSError, ValueError):
+        log.warning(unloadable)
+        return
+    bits = params.parameter_numbers().p.bit_length()
+    if bits < 2048:
+        log.warning("Key length of Diffie-Hellman parameter file too short: RFC 9325 recommends "
+                    "at least 2048 bits, but the key in file '%s' is only %d bits.", path, bits)
+        if profile.key == "bcp195-ex":
+            log.warning(unloadable)
+            return
+    _load_dh_params(ctx, params.parameter_bytes(ser.Encoding.PEM, ser.ParameterFormat.PKCS3))
+
+
+def _sni_check(expected: str) -> Callable[[ssl.SSLObject, Optional[str], ssl.SSLContext],
+                                          Optional[int]]:
+    """--expect-sni: no SNI or exactly ours passes; another name is refused."""
+    def check(sslobj: ssl.SSLObject, name: Optional[str], ctx: ssl.SSLContext) -> Optional[int]:
+        if name is None or name == expected:
+            return None
+        log.error("SNI failure: client requested server '%s', my name is '%s'.", name, expected)
+        return int(ssl.ALERT_DESCRIPTION_UNRECOGNIZED_NAME)
+    return check
+
+
+def _read_seed(path: str) -> None:
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except OSError:
+        return                      # as storescp: silently nothing
+    ssl.RAND_add(data, 0.0)
+
+
+def _write_seed(path: str) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            os.fchmod(fd, 0o600)
+            os.write(fd, ssl.RAND_bytes(SEED_BYTES))
+        finally:
+            os.close(fd)
+
+
+# ---------------------------------------------------------------------------
+# connections
+# ---------------------------------------------------------------------------
+
+def condition(exc: BaseException) -> str:
+    """storescp's condition text for a failed handshake."""
+    if isinstance(exc, ssl.SSLError) and exc.reason:
+        import _ssl
+        names = getattr(_ssl, "err_names_to_codes", {})
+        code = names.get(exc.reason, (0, 0))[1]
+        return "000b:%04x TLS error: %s" % (0x800 + code, exc.reason.lower().replace("_", " "))
+    if isinstance(exc, TimeoutError):
+        return HANDSHAKE_TIMEOUT
+    return "000b:0017 OpenSSL I/O error (SSL_ERROR_SYSCALL)"
+
+
+class ServerTLS:
+    """The TLS side of one server: its context and what happens around
+    each connection's handshake."""
+
+    def __init__(self, context: ssl.SSLContext, config: ServerConfig) -> None:
+        self.context = context
+        self.strict_peer = BY_KEY[config.tls_profile].strict_certificates
+        self.seed_out: Optional[str] = None
+        if config.tls_write_seed:
+            self.seed_out = config.tls_write_seed_file or config.tls_seed_file
+
+    def accept(self, conn: socket.socket, deadline: float) -> Optional["TLSConnection"]:
+        """Run the handshake on the accepted, blocking `conn` in the caller's
+        thread until the `time.monotonic()` deadline.  On failure, log
+        storescp's line and return None; `conn` stays the caller's to close."""
+        try:
+            return self._handshake(conn, deadline)
+        finally:
+            if self.seed_out is not None:
+                _write_seed(self.seed_out)
+
+    def _handshake(self, conn: socket.socket, deadline: float) -> Optional["TLSConnection"]:
+        tls = TLSConnection(conn, self.context)
+        try:
+            tls.handshake(deadline)
+        except (OSError, ValueError) as exc:
+            log.error("Receiving Association failed: %s", condition(exc))
+            tls.close()
+            return None
+        cert = tls.ssl.getpeercert(binary_form=True)
+        _log_details(tls.ssl, cert)
+        if cert and not self._peer_acceptable(cert):
+            log.error("Receiving Association failed: %s", VERIFY_FAILED)
+            tls.close()
+            return None
+        return tls
+
+    def _peer_acceptable(self, der: bytes) -> bool:
+        """storescp 3.6.9's policy for the peer's certificate (§3.4; Python
+        3.11 shows only the leaf of the verified chain)."""
+        from cryptography import x509
+        cert = x509.load_der_x509_certificate(der)
+        name, strong = _signature(cert)
+        if name in ("MD2", "MD4", "MD5"):
+            log.error("Weak certificate hash key: peer provided certificate with '%s'. "
+                      "Refusing TLS connection.", name)
+            return False
+        kind, bits = _key_kind(cert.public_key())
+        least = {"RSA": 2048, "ECDSA": 256 if self.strict_peer else 224}.get(kind, 0)
+        if bits < least:
+            if self.strict_peer:
+                log.error("%s key length too short: the DICOM TLS profile requires at least %d "
+                          "bits, but peer provided %s certificate with %d bits. Refusing TLS "
+                          "connection.", kind, least, kind, bits)
+                return False
+            log.warning("%s key length too short: RFC 9325 recommends at least %d bits, but "
+                        "peer provided %s certificate with %d bits.", kind, least, kind, bits)
+        if not strong:
+            if self.strict_peer:
+                log.error("Weak certificate hash key: the DICOM TLS profile requires SHA-256 (or "
+                          "better) for certificates, but peer provided certificate with '%s'. "
+                          "Refusing TLS connection.", name)
+                return False
+            log.warning("Weak certificate hash key: RFC 9325 recommends SHA-256 (or better, but "
+                        "peer provided certificate with '%s'.", name)
+        return True
+
+
+def _x509_name(name: Any) -> str:
+    return "".join("/%s=%s" % (_NAME_ATTRIBUTES.get(a.oid.dotted_string, a.oid.dotted_string),
+                               a.value) for a in name)
+
+
+def _asn1_time(when: datetime.datetime) -> str:
+    return "%s %2d %s GMT" % (when.strftime("%b"), when.day, when.strftime("%H:%M:%S %Y"))
+
+
+def _log_details(tls: ssl.SSLObject, der: Optional[bytes]) -> None:
+    """storescp's -d block after a handshake."""
+    if not log.isEnabledFor(logging.DEBUG):
+        return
+    cipher = tls.cipher()
+    lines = ["================== BEGIN TLS CONNECTION DETAILS =================",
+             "Transport connection: TLS over TCP/IP",
+             "  Protocol    : %s" % tls.version(),
+             "  Ciphersuite : %s, encryption: %s bits" % (cipher[0], cipher[2]) if cipher else ""]
+    if der:
+        from cryptography import x509
+        cert = x509.load_der_x509_certificate(der)
+        serial = cert.serial_number if cert.serial_number < 2 ** 63 else -1
+        kind, bits = _key_kind(cert.public_key())
+        before = getattr(cert, "not_valid_before_utc", None) or cert.not_valid_before
+        after = getattr(cert, "not_valid_after_utc", None) or cert.not_valid_after
+        lines += ["Peer X.509v3 Certificate",
+                  "  Subject     : %s" % _x509_name(cert.subject),
+                  "  Issued by   : %s" % _x509_name(cert.issuer),
+                  "  Serial no.  : %d" % serial,
+                  "  Validity    : not before %s, not after %s" % (_asn1_time(before),
+                                                                    _asn1_time(after)),
+                  "  Public key  : %s, %d bits" % ("unknown" if kind == "ECDSA" else kind, bits)]
+    else:
+        lines.append("Peer did not provide a certificate or certificate verification is "
+                     "disabled.")
+    lines.append("=================== END TLS CONNECTION DETAILS ==================")
+    log.debug("\n".join(lines))
+
+
+class TLSConnection:
+    """One TLS connection as `server.drive` uses a socket (`recv_into`,
+    `sendall`, `setsockopt`), over memory BIOs: the socket is read in large
+    blocks with its own kernel timeouts, and a read hands over every record
+    that arrived, not one 16 KiB record per call as an `ssl.SSLSocket` does
+    (whose reads also retry through SO_RCVTIMEO, so they never time out)."""
+
+    __slots__ = ("sock", "ssl", "_in", "_out", "_raw", "_view", "_read", "setsockopt")
+
+    #: bytes read from the socket at once
+    RAW_BLOCK = 131072
+
+    def __init__(self, sock: socket.socket, context: ssl.SSLContext) -> None:
+        self.sock = sock
+        self._in, self._out = ssl.MemoryBIO(), ssl.MemoryBIO()
+        self.ssl = context.wrap_bio(self._in, self._out, server_side=True)
+        # the C object's read, without the Python wrapper around it (called
+        # once per record, tens of thousands of times for a large object)
+        self._read = getattr(self.ssl, "_sslobj", self.ssl).read
+        self._raw = bytearray(self.RAW_BLOCK)
+        self._view = memoryview(self._raw)
+        self.setsockopt = sock.setsockopt
+
+    def handshake(self, deadline: float) -> None:
+        """The handshake, bounded as a whole by `deadline` (monotonic)."""
+        while True:
+            try:
+                self.ssl.do_handshake()
+                self._flush()
+                return
+            except ssl.SSLWantReadError:
+                self._flush()
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not select.select([self.sock], [], [], remaining)[0]:
+                raise TimeoutError()
+            if not self._receive():
+                self._in.write_eof()            # OpenSSL names the failure itself
+
+    def _receive(self) -> int:
+        n = self.sock.recv_into(self._raw)
+        if n:
+            self._in.write(self._view[:n])
+        return n
+
+    def _flush(self) -> None:
+        if self._out.pending:
+            self.sock.sendall(self._out.read())
+
+    def recv_into(self, buffer: memoryview) -> int:
+        """Decrypted bytes into `buffer`: all that the records received so
+        far hold (blocking for the socket only when there are none); 0 at
+        the end of the connection."""
+        read, size, total = self._read, len(buffer), 0
+        while True:
+            try:
+                # with a buffer, read() returns a count (typeshed says bytes)
+                n = cast(int, read(size - total, buffer[total:]))
+            except ssl.SSLWantReadError:
+                if self._out.pending:           # e.g. a key update answered
+                    self._flush()
+                if total:
+                    return total
+                if not self._receive():         # may raise the kernel timeout
+                    return 0
+                continue
+            except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
+                return total
+            if not n:
+                return total
+            total += n
+            if total == size:
+                return total
+
+    def sendall(self, data: bytes) -> None:
+        self.ssl.write(data)
+        self._flush()
+
+    def settimeout(self, timeout: Optional[float]) -> None:
+        self.sock.settimeout(timeout)
+
+    def close(self) -> None:
+        """Send one close_notify without waiting for the peer's (storescp
+        too); the socket is the caller's."""
+        with contextlib.suppress(OSError, ValueError):
+            try:
+                self.ssl.unwrap()
+            except ssl.SSLWantReadError:
+                pass
+            self._flush()
