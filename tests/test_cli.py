@@ -570,33 +570,15 @@ def test_log_config_messages(argv, tmp_path):
     assert_same(argv, cwd=tmp_path)
 
 
-def _first_unbuilt(words: Sequence[str]) -> str:
-    """The option fastscp names when refusing ``words`` (first one not built)."""
-    for w in words:
-        opt = options.BY_NAME.get(w)
-        if opt is not None and not opt.built:
-            return opt.long
-    raise AssertionError("no unbuilt option in %r" % (words,))
-
-
-UNBUILT = [o for o in options.OPTIONS if not o.built and not o.exclusive]
 #: the TLS options Debian's storescp knows too: the same names and value counts
 TLS_3_6_7 = [o for o in options.OPTIONS if o.section.startswith("transport layer security")
              and not o.since_369 and not o.exclusive]
-KNOWN_BY_3_6_7 = TLS_3_6_7 + [o for o in UNBUILT if not o.since_369
-                 and o.long not in ("--inetd", "--log-config")]
+#: ... and the process and access options built last (-id and -lc close or need files)
+KNOWN_BY_3_6_7 = TLS_3_6_7 + [options.BY_NAME["--fork"], options.BY_NAME["--access-control"]]
 
 
-@pytest.mark.parametrize("opt", UNBUILT, ids=[o.long for o in UNBUILT])
-def test_unbuilt_option_refused(opt, tmp_path):
-    argv = _sample(opt) + [P]
-    rc, out, err = run_ours(argv)
-    assert rc == 1 and out == ""
-    assert error_line(err) == "error: option %s is not available yet in fastscp" % _first_unbuilt(argv)
-    # also under -q: fastscp's refusal is never silent
-    if opt.long != "--verbose-pc":
-        rc, out, err = run_ours(["-q"] + argv)
-        assert rc == 1 and "not available yet" in err
+def test_every_option_is_built():
+    assert [o.long for o in options.OPTIONS if not o.built] == []
 
 
 @needs_storescp
