@@ -553,3 +553,16 @@ def test_ecdsa_suites_of_the_modified_profile(spawn, tmp_path, certs):
     proc.stop()
     assert got == [("TLSv1.2", "ECDHE-ECDSA-AES128-CCM8"),
                    ("TLSv1.2", "ECDHE-ECDSA-CHACHA20-POLY1305"), None]
+
+
+@pytest.mark.parametrize("model", ["--fork", "--single-process"])
+def test_tls_in_every_process_model(spawn, tmp_path, certs, model):
+    """The default (worker processes) is what the tests above use; --fork
+    children and the one-process server shake hands the same way."""
+    files = _pydicom_test_files()[:3]
+    proc = spawn("fastscp", tmp_path, model, *server_tls(certs))
+    r = run_storescu(proc.port, files, ["-nh", *client_tls(certs)])
+    assert r.returncode == 0, r.stderr
+    assert echo(proc.port, *client_tls(certs)).returncode == 0
+    proc.stop()
+    assert len(final_files(tmp_path)) == 3
