@@ -38,6 +38,7 @@ from fastscp.negotiation import Negotiator, describe_association
 from fastscp.records import AssociationInfo, DimseService, PendingStoreHandle
 from fastscp.uids import VERIFICATION_SOP_CLASS, log_abbreviation
 from fastscp.log import APP_LOGGER, NET_LOGGER
+from fastscp import progress
 from fastscp.progress import ProgressDots
 from fastscp.dimsedump import incoming_request
 
@@ -96,6 +97,7 @@ class Association:
         self._watch_pdvs = config.abort_during or config.sleep_during > 0
         #: the progress dots of the current C-STORE, if shown (fastscp.progress)
         self._dots: Optional[ProgressDots] = None
+        self._show_progress = progress.shown()
         self.reader = PDUReader(config.max_pdu)
         self.state = STA2
         self.info: Optional[AssociationInfo] = None
@@ -462,7 +464,8 @@ class Association:
             self._store = self.service.begin_store(self.info, self.contexts[ctx][1], sop_class, sop_instance)
             self.reader.assembler.expect_dataset(ctx, self._store.sink)
             self._seen_pdvs = 0
-            self._dots = ProgressDots.start()
+            if self._show_progress:
+                self._dots = ProgressDots.start()
             if self.config.sleep_during > 0:      # storescp's "begin" progress callback
                 self._pause(self.config.sleep_during)
         else:
