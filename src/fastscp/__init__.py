@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from fastscp.aio import AsyncServer
+    from fastscp.logconfig import configure_logging
     from fastscp.processes import serve
 
 from fastscp._version import __version__
@@ -48,16 +49,18 @@ from fastscp.records import (  # noqa: E402
     AssociationInfo, CompletedStudy, StoredObject, StoreRequest,
 )
 from fastscp._writer import DatasetWriter  # noqa: E402
-from fastscp.logconfig import configure_logging  # noqa: E402
 
 
 
 def __getattr__(name: str) -> object:
-    # imported when first asked for: asyncio and the process models cost
+    # imported when first asked for: asyncio, -lc's modules and the process models cost
     # start-up time that the command line's other paths do not need
     if name == "AsyncServer":
         from fastscp.aio import AsyncServer
         return AsyncServer
+    if name == "configure_logging":
+        from fastscp.logconfig import configure_logging
+        return configure_logging
     if name == "serve":
         from fastscp.processes import serve
         return serve

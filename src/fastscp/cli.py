@@ -18,7 +18,6 @@ from . import options as opts
 from .config import ServerConfig
 from .errors import ConfigError, TLSSetupError
 from .log import APP_LOGGER, FATAL, ROOT_LOGGER, forced_log, level_of, loglog, setup_logging
-from .logconfig import configure_logging
 
 PROGRAM = opts.PROGRAM
 DESCRIPTION = opts.DESCRIPTION
@@ -192,6 +191,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return EXIT_ERROR
     log_config = cmd.last("--log-config")
     if log_config is not None:
+        from .logconfig import configure_logging      # only with -lc: start-up time
         configure_logging(log_config.values[0])
         # what storescp's later checks see (e.g. --verbose-pc needs INFO)
         level = level_of(log)
