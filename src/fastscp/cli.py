@@ -294,8 +294,11 @@ def _may_bind(port: int) -> bool:
     if geteuid is None or geteuid() == 0:
         return True
     from . import activation
-    if activation.is_activated():
-        return True
+    return activation.is_activated() or _has_bind_capability()
+
+
+def _has_bind_capability() -> bool:
+    """CAP_NET_BIND_SERVICE in this process's effective set (Linux)."""
     try:
         with open("/proc/self/status") as status:
             for line in status:
