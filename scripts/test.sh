@@ -11,11 +11,17 @@ cd "$(dirname "$0")/.."
 #   tcpd: tcpdmatch, the oracle of the +ac rule language test (test_access_control.py)
 #   xinetd: the super-server the --inetd tests start (tests/superserver.py)
 #   openssl: the TLS tests make keys, certificates and CRLs and probe with s_client
+#   systemd: systemd-socket-activate (test_activation.py), systemd-analyze verify (test_deploy.py)
+#   python3-venv, python3-dev: the README's install command with the system
+#     Python (scripts/check-install.sh, run by .ci/run)
 DEBIAN_PACKAGES=(
     dcmtk
     tcpd
     xinetd
     openssl
+    systemd
+    python3-venv
+    python3-dev
 )
 missing=()
 for pkg in "${DEBIAN_PACKAGES[@]}"; do

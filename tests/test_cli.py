@@ -829,6 +829,9 @@ def test_output_directory_not_writeable(fake_server, tmp_path, monkeypatch):
 
 def test_privileged_port(fake_server, tmp_path, monkeypatch):
     monkeypatch.setattr(cli.os, "geteuid", lambda: 1000, raising=False)
+    # a root test runner has CAP_NET_BIND_SERVICE; a user with it may bind
+    # (test_activation: as nobody with and without it)
+    monkeypatch.setattr(cli, "_has_bind_capability", lambda: False)
     rc, out, err = run_ours(["-od", "/nonexist", "104"])
     assert (rc, err) == (1, "F: cannot listen on port 104, insufficient privileges\n")
     rc, out, err = run_ours(["-q", "-od", str(tmp_path), "1023"])

@@ -240,8 +240,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     # 4. start-up checks (log lines, as storescp)
     from ._dictionary import log_dictpath_problems
     log_dictpath_problems()
-    geteuid = getattr(os, "geteuid", None)
-    if port is not None and port < 1024 and geteuid is not None and geteuid() != 0:
+    if port is not None and port < 1024 and not _may_bind(port):
         log.critical("cannot listen on port %d, insufficient privileges", port)
         return EXIT_ERROR
     if not os.path.isdir(config.output_directory):
@@ -280,6 +279,34 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except KeyboardInterrupt:
         pass
     return EXIT_OK
+
+
+#: CAP_NET_BIND_SERVICE's bit in the capability sets (linux/capability.h)
+_CAP_NET_BIND_SERVICE = 10
+
+
+def _may_bind(port: int) -> bool:
+    """Whether a port below 1024 can be listened on: as root (storescp's
+    check), with a socket passed by systemd (nothing to bind), or, on
+    Linux, with CAP_NET_BIND_SERVICE in effect (a unit's
+    AmbientCapabilities)."""
+    geteuid = getattr(os, "geteuid", None)
+    if geteuid is None or geteuid() == 0:
+        return True
+    from . import activation
+    return activation.is_activated() or _has_bind_capability()
+
+
+def _has_bind_capability() -> bool:
+    """CAP_NET_BIND_SERVICE in this process's effective set (Linux)."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("CapEff:"):
+                    return bool(int(line.split()[1], 16) >> _CAP_NET_BIND_SERVICE & 1)
+    except OSError:
+        pass
+    return False
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -18,7 +18,8 @@ root (``fastscp``)                 ``--arguments``
 Levels are DCMTK's: fatal, error, warn, info, debug, trace (trace being below
 Python's DEBUG), plus ``off`` and ``all``.  :func:`setup_logging` installs
 DCMTK's default: one console handler on the root writing ``%P: %m%n`` to
-stderr (``I: message``, the prefix on every line of a message).
+stderr (``I: message``, the prefix on every line of a message), with each line's
+syslog priority in front when stderr is systemd's journal (`fastscp.journal`).
 """
 from __future__ import annotations
 
@@ -137,13 +138,17 @@ def setup_logging(level: str = "warn", stream: Optional[IO[str]] = None) -> logg
     (no duplicate lines).
     """
     from .logappenders import ConsoleAppender
+    from .journal import JournalLayout, stderr_is_journal
     from .loglayout import PatternLayout
     levelno = parse_level(level)
     logger = logging.getLogger(ROOT_LOGGER)
     remove_handlers(logger)
     handler = ConsoleAppender(to_stderr=True, immediate_flush=True, stream=stream)
     handler._fastscp_console = True
-    handler.setFormatter(PatternLayout(DEFAULT_PATTERN))
+    if stream is None and stderr_is_journal():
+        handler.setFormatter(JournalLayout(DEFAULT_PATTERN))
+    else:
+        handler.setFormatter(PatternLayout(DEFAULT_PATTERN))
     logger.addHandler(handler)
     logger.setLevel(levelno)
     # our handler prints everything; do not print it again via root handlers

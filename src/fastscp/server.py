@@ -25,6 +25,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Set, Tuple, Type, Union
 
+from fastscp import activation
 from fastscp.association import REQUEST_TIMEOUT_MESSAGE, Association
 from fastscp.hostnames import Lookup, Resolver
 from fastscp.config import ServerConfig
@@ -355,7 +356,15 @@ class Server:
 
 
 def listen(config: ServerConfig) -> socket.socket:
-    """The listening socket of config.host/config.port (OSError if taken)."""
+    """The listening socket of config.host/config.port (OSError if taken),
+    or the one systemd passed to this process (`fastscp.activation`)."""
+    passed = activation.take_listening_socket()
+    if passed is not None:
+        address = passed.getsockname()
+        if address[1] != config.port:
+            log.warning("port %d not used: listening on the socket passed by systemd, %s port %d",
+                        config.port, address[0], address[1])
+        return passed
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
