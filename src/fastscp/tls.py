@@ -401,11 +401,17 @@ def _write_seed(path: str) -> None:
 
 def condition(exc: BaseException) -> str:
     """storescp's condition text for a failed handshake."""
-    if isinstance(exc, ssl.SSLError) and exc.reason:
+    reason = getattr(exc, "reason", None) if isinstance(exc, ssl.SSLError) else None
+    if isinstance(exc, (ssl.SSLZeroReturnError, ssl.SSLEOFError)) and not reason:
+        # the peer closed mid-handshake: Python 3.11.2 (Debian 12's) reports
+        # the end of the memory BIO as a clean close without OpenSSL's reason,
+        # later versions as OpenSSL's own UNEXPECTED_EOF_WHILE_READING
+        reason = "UNEXPECTED_EOF_WHILE_READING"
+    if reason:
         import _ssl
         names = getattr(_ssl, "err_names_to_codes", {})
-        code = names.get(exc.reason, (0, 0))[1]
-        return "000b:%04x TLS error: %s" % (0x800 + code, exc.reason.lower().replace("_", " "))
+        code = names.get(reason, (0, 0))[1]
+        return "000b:%04x TLS error: %s" % (0x800 + code, reason.lower().replace("_", " "))
     if isinstance(exc, TimeoutError):
         return HANDSHAKE_TIMEOUT
     return "000b:0017 OpenSSL I/O error (SSL_ERROR_SYSCALL)"
