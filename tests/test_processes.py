@@ -9,7 +9,6 @@ import socket
 import subprocess
 import time
 from pathlib import Path
-from typing import List
 
 import pytest
 
@@ -21,18 +20,6 @@ from pydicom.data import get_testdata_file
 from conftest import DCMTK_ENV, ECHOSCU, child_pids as children, final_files, run_storescu, wait_for
 
 CHILD_LINE = re.compile(r"I: Association Received in child process \(pid: (\d+)\)")
-
-
-def zombies(pid: int) -> List[int]:
-    found = []
-    for child in children(pid):
-        try:
-            with open("/proc/%d/stat" % child) as f:
-                if f.read().rsplit(")", 1)[1].split()[0] == "Z":
-                    found.append(child)
-        except OSError:
-            pass
-    return found
 
 
 def echo(port: int) -> subprocess.CompletedProcess:

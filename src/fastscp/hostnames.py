@@ -53,6 +53,12 @@ class Lookup:
         self.name = address
         self.wanted = True
 
+    def resolve(self) -> None:
+        """Look the name up now, in the calling thread, and mark it done."""
+        self.full_name = reverse_lookup(self.address)
+        self.name = short_name(self.full_name, self.address)
+        self.done.set()
+
     def result(self) -> str:
         """The name, waiting at most HOST_LOOKUP_WAIT; the address if not done by then."""
         if not self.done.wait(HOST_LOOKUP_WAIT):
@@ -65,9 +71,7 @@ def lookup_now(address: str) -> Lookup:
     """The peer's name looked up in the calling thread (a child process
     serving one association, where nothing else waits for it)."""
     lookup = Lookup(address)
-    lookup.full_name = reverse_lookup(address)
-    lookup.name = short_name(lookup.full_name, address)
-    lookup.done.set()
+    lookup.resolve()
     return lookup
 
 
@@ -96,11 +100,10 @@ class Resolver:
                 return
             if lookup.wanted:        # skip peers that are already done with
                 try:
-                    lookup.full_name = reverse_lookup(lookup.address)
-                    lookup.name = short_name(lookup.full_name, lookup.address)
+                    lookup.resolve()
                 except Exception:    # never let one lookup end the worker
                     pass
-            lookup.done.set()
+            lookup.done.set()        # also when skipped or failed: the address stands in
 
     def close(self) -> None:
         for _ in self._threads:

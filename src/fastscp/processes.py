@@ -21,7 +21,6 @@ wake-up pipe; the parent's loop does the work.
 """
 from __future__ import annotations
 
-import errno
 import gc
 import logging
 import os
@@ -38,7 +37,9 @@ from fastscp.config import PROCESS_FORK, PROCESS_SINGLE, ServerConfig
 from fastscp.hostnames import Lookup, lookup_now
 from fastscp.log import APP_LOGGER
 from fastscp.negotiation import Negotiator
-from fastscp.server import Server, listen, serve_association, tls_of
+from fastscp.server import (
+    BACKOFF_MIN, RESOURCE_ERRNOS, RateLimitedLog, Server, listen_with_tls, serve_association,
+)
 from fastscp.service import StoreService
 
 if TYPE_CHECKING:
@@ -54,8 +55,6 @@ _IDLE, _BUSY = 0, 1
 STOP_WAIT = 10.0
 #: the pool keeps at most this many idle workers per core (it forks more on demand)
 IDLE_PER_CORE = 2
-#: accept() errors meaning "no descriptors/memory now": back off, do not spin
-_RESOURCE_ERRNOS = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
 
 
 def shares_state(config: ServerConfig) -> bool:
@@ -195,19 +194,13 @@ class _Parent:
         self.config = config
         # built once here, inherited by every child
         self.negotiator = Negotiator.from_config(config)
-        self._sock = listen(config)
-        try:
-            # TLS is set up once the port is bound, as storescp does; the
-            # context is made here, once, and inherited by every child
-            self.tls = tls_of(config)
-        except BaseException:
-            self._sock.close()
-            raise
-        self._sock.setblocking(False)
+        # the TLS context is made here, once, and inherited by every child
+        self._sock, self.tls = listen_with_tls(config)
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
         self._stopping = False
+        self._failures = RateLimitedLog()
         self.children: Dict[int, int] = {}          # pid -> state (_IDLE/_BUSY)
 
     @property
@@ -341,15 +334,10 @@ class ForkServer(_Parent):
             self._reap()
             if self._stopping or listener not in ready:
                 continue
-            try:
-                conn, addr = self._sock.accept()
-            except BlockingIOError:
+            accepted = _accept(self._sock, self._failures)
+            if accepted is None:
                 continue
-            except OSError as exc:
-                if exc.errno in _RESOURCE_ERRNOS:
-                    log.error("cannot accept connection: %s", exc.strerror or exc)
-                    time.sleep(0.05)        # the condition passes; do not spin
-                continue
+            conn, addr = accepted
             try:
                 self._fork(lambda: self._child(conn, addr))
             finally:
@@ -439,6 +427,7 @@ class WorkerPool(_Parent):
         child = AssociationProcess(self.config, self.negotiator, self.tls)
         child.install_signals(on_retire=True)
         me = os.getpid()
+        failures = RateLimitedLog()
         wait = _listener_waiter(self._sock.fileno(), (self._life_r, child.wake_fd))
         try:
             while not child.stopping:
@@ -446,15 +435,10 @@ class WorkerPool(_Parent):
                     break                       # the parent is gone
                 if child.stopping:
                     break
-                try:
-                    conn, addr = self._sock.accept()
-                except (BlockingIOError, InterruptedError):
-                    continue                    # another worker took it
-                except OSError as exc:
-                    if exc.errno in _RESOURCE_ERRNOS:
-                        log.error("cannot accept connection: %s", exc.strerror or exc)
-                        time.sleep(0.05)
-                    continue
+                accepted = _accept(self._sock, failures)
+                if accepted is None:
+                    continue                    # another worker took it, or none can be had now
+                conn, addr = accepted
                 _report(self._report_w, me, _BUSY)
                 child.serve(conn, addr)
                 if not _report(self._report_w, me, _IDLE):
@@ -462,6 +446,23 @@ class WorkerPool(_Parent):
         finally:
             self._sock.close()
         child.exit()
+
+
+def _accept(sock: socket.socket, failures: RateLimitedLog) -> Optional[Tuple[socket.socket, Tuple[str, int]]]:
+    """A connection from the non-blocking listening socket, or None: none
+    waiting (another process took it), or an error -- for want of
+    descriptors or memory logged at most every few seconds and followed by
+    a pause, as the one-process server does, so that it never spins."""
+    try:
+        conn, addr = sock.accept()
+    except (BlockingIOError, InterruptedError):
+        return None
+    except OSError as exc:
+        if exc.errno in RESOURCE_ERRNOS:
+            failures.error("cannot accept connection: %s", exc.strerror or exc)
+            time.sleep(BACKOFF_MIN)
+        return None
+    return conn, addr
 
 
 def _report(fd: int, pid: int, state: int) -> bool:

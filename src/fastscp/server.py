@@ -56,7 +56,7 @@ ACCEPT_BURST = 64
 #: (a larger A-ASSOCIATE-RQ is read there, within the same deadline)
 PREFIX_LIMIT = 65536
 #: accept() errors that mean "no descriptors/memory now": back off
-_RESOURCE_ERRNOS = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
+RESOURCE_ERRNOS = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
 #: back-off after such an error, seconds (doubling up to the maximum)
 BACKOFF_MIN, BACKOFF_MAX = 0.05, 1.0
 #: at most one log line per this many seconds for a recurring accept failure
@@ -112,14 +112,7 @@ class Server:
             on_association_released=on_association_released,
             on_association_aborted=on_association_aborted))
         self.negotiator = Negotiator.from_config(config)
-        self._sock = listen(config)
-        try:
-            # TLS is set up once the port is bound, as storescp does
-            self._tls = tls_of(config)
-        except BaseException:
-            self._sock.close()
-            raise
-        self._sock.setblocking(False)
+        self._sock, self._tls = listen_with_tls(config)
         # wakes the accept loop from shutdown() (a signal handler or another
         # thread) and when an association thread ends (a slot is free)
         self._stop_r, self._stop_w = socket.socketpair()
@@ -134,7 +127,7 @@ class Server:
         self._listening = False
         self._backoff_until = 0.0
         self._backoff = 0.0
-        self._failures = _RateLimitedLog()
+        self._failures = RateLimitedLog()
         self._resolver: Optional[Resolver] = Resolver() if config.host_lookup else None
         #: +ac: libwrap's verdict on each connection, in its association thread
         self._access: Optional["HostsAccess"] = None
@@ -233,7 +226,7 @@ class Server:
                 self._backoff = 0.0
                 return
             except OSError as exc:
-                if exc.errno in _RESOURCE_ERRNOS:
+                if exc.errno in RESOURCE_ERRNOS:
                     # stop accepting for a while: retrying at once would spin
                     self._backoff = min(BACKOFF_MAX, max(BACKOFF_MIN, 2 * self._backoff))
                     self._backoff_until = time.monotonic() + self._backoff
@@ -374,6 +367,19 @@ def listen(config: ServerConfig) -> socket.socket:
         sock.close()
         raise
     return sock
+
+
+def listen_with_tls(config: ServerConfig) -> Tuple[socket.socket, Optional["ServerTLS"]]:
+    """The listening socket (non-blocking) and the TLS side, set up once the
+    port is bound, as storescp does; nothing is left open if either fails."""
+    sock = listen(config)
+    try:
+        tls = tls_of(config)
+    except BaseException:
+        sock.close()
+        raise
+    sock.setblocking(False)
+    return sock, tls
 
 
 def tls_of(config: ServerConfig) -> Optional["ServerTLS"]:
@@ -573,7 +579,7 @@ def _drain(sock: socket.socket) -> None:
         pass
 
 
-class _RateLimitedLog:
+class RateLimitedLog:
     """An error line at most every LOG_EVERY seconds, with the count of the
     ones left out in between."""
 

@@ -17,7 +17,7 @@ import logging
 import os
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Optional, Set, Tuple
+from typing import TYPE_CHECKING, Callable, Optional, Set, Tuple, TypeVar
 from fastscp.log import APP_LOGGER
 
 if TYPE_CHECKING:
@@ -30,6 +30,7 @@ log = logging.getLogger(APP_LOGGER)
 
 TEMP_PREFIX = ".fastscp-"
 TEMP_SUFFIX = ".part"
+T = TypeVar("T")
 _TEMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
 #: an unnamed file in a directory's file system (Linux; 0 = not available)
 _O_TMPFILE = getattr(os, "O_TMPFILE", 0)
@@ -161,11 +162,17 @@ class Storage:
                 if exc.errno not in _NO_TMPFILE_ERRNOS:
                     raise
                 self._named_only.add(directory)
+        path, fd = self._under_temp_name(directory, lambda p: os.open(p, _TEMP_FLAGS, 0o666))
+        return fd, path
+
+    def _under_temp_name(self, directory: str, create: Callable[[str], T]) -> Tuple[str, T]:
+        """`create(path)` under a new hidden temporary name in directory;
+        a name that exists (left by another process) is skipped, never reused."""
         while True:
             path = os.path.join(directory, "%s%d-%d%s" % (TEMP_PREFIX, os.getpid(), next(self._serial),
                                                           TEMP_SUFFIX))
             try:
-                return os.open(path, _TEMP_FLAGS, 0o666), path
+                return path, create(path)
             except FileExistsError:
                 continue
 
@@ -187,15 +194,9 @@ class Storage:
         except FileExistsError:
             pass
         # linkat never replaces a name: link under a temporary one, rename over
-        directory = os.path.dirname(final_path) or "."
-        while True:
-            temp_path = os.path.join(directory, "%s%d-%d%s" % (
-                TEMP_PREFIX, os.getpid(), next(self._serial), TEMP_SUFFIX))
-            try:
-                os.link("/proc/self/fd/%d" % fd, temp_path, src_dir_fd=fd)
-                break
-            except FileExistsError:
-                continue
+        temp_path, _ = self._under_temp_name(
+            os.path.dirname(final_path) or ".",
+            lambda p: os.link("/proc/self/fd/%d" % fd, p, src_dir_fd=fd))
         try:
             self.commit(temp_path, final_path)
         except OSError:
