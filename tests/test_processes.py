@@ -120,7 +120,14 @@ def test_workers_leave_when_the_parent_is_killed(tmp_path, spawn):
     workers = children(srv.proc.pid)
     srv.proc.kill()
     srv.proc.wait()
-    assert wait_for(lambda: not any(os.path.exists("/proc/%d" % w) for w in workers), timeout=10)
+    try:
+        assert wait_for(lambda: not any(os.path.exists("/proc/%d" % w) for w in workers), timeout=10)
+    finally:
+        for w in workers:           # a worker left behind would hold the test's pipes open
+            try:
+                os.kill(w, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
 
 @pytest.mark.parametrize("options", [("--single-process",), ("-ss", "st"), ("-tn",)])
