@@ -30,6 +30,8 @@ METRICS: Sequence[Tuple[str, str]] = (
 COLOURS = {"dcmtk": "#4c72b0", "dcmtk-fork": "#4c72b0", "pynetdicom": "#8c8c8c",
            "fastscp": "#dd8452"}
 OTHER_COLOUR = "#55a868"
+CAPTION = ("bar: the table's figure (median of the runs; peak RSS: the worst run); "
+           "dots: every run; whisker: their range; (n×): ratio to the workload's DCMTK server")
 FORMATS = ("png", "svg")
 
 
@@ -52,10 +54,10 @@ def write_charts(results: Results, stem: Path) -> List[Path]:
     import matplotlib.pyplot as plt
 
     where = f"{results.machine}, {results.file_system}, {results.date}"
-    # text stays text in the SVG (searchable, smaller), no timestamp in it
-    style = {"svg.fonttype": "none", "svg.hashsalt": "fastscp-bench", "font.size": 9}
     written: List[Path] = []
-    with plt.rc_context(style):
+    # text stays text in the SVG (searchable, smaller); fixed ids: same input, same SVG
+    with plt.rc_context({"svg.fonttype": "none", "svg.hashsalt": "fastscp-bench",
+                         "font.size": 9}):
         figures = [(stem.name, results.workloads, f"fastscp benchmark — {where}")]
         figures += [(f"{stem.name}-{file_key(w.key)}", [w], f"{w.title}\n{where}")
                     for w in results.workloads]
@@ -73,16 +75,17 @@ def _figure(plt: Any, workloads: List[WorkloadRuns], labels: Dict[str, str], tit
             per_row_titles: bool) -> Any:
     n_servers = max(len(w.runs) for w in workloads)
     row_height = 0.55 + 0.42 * n_servers + (0.3 if per_row_titles else 0)
-    fig, axes = plt.subplots(len(workloads), len(METRICS), squeeze=False,
-                             figsize=(12, 0.9 + row_height * len(workloads)))
+    height = 1.1 + row_height * len(workloads)
+    fig, axes = plt.subplots(len(workloads), len(METRICS), squeeze=False, figsize=(12, height))
     fig.suptitle(title, fontsize=11)
+    fig.text(0.01, 0.01, CAPTION, fontsize=8, color="#555555", va="bottom")
     for row, w in zip(axes, workloads):
         for column, (ax, (metric, axis_label)) in enumerate(zip(row, METRICS)):
             _panel(ax, w, metric, labels, show_names=column == 0)
             ax.set_xlabel(axis_label)
         if per_row_titles:
             row[0].set_title(w.title, loc="left", fontsize=10, fontweight="bold")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.25 / height, 1, 1))    # the caption's quarter inch
     return fig
 
 

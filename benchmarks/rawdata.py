@@ -56,7 +56,7 @@ def summarize(runs: Sequence[RunResult]) -> RunResult:
     if not good:
         r = runs[-1]
         return RunResult(ok=False, files=r.files, expected=r.expected, error=r.error)
-    figures = {name: agg(getattr(r, name) for r in good) for name, agg in AGGREGATE.items()}
+    figures: Dict[str, Any] = {name: agg(getattr(r, name) for r in good) for name, agg in AGGREGATE.items()}
     return RunResult(
         ok=len(good) == len(runs), **figures,
         files=good[-1].files, expected=good[-1].expected, out_mb=good[-1].out_mb,
@@ -152,8 +152,9 @@ def _run_to_json(r: RunResult) -> Dict[str, Any]:
 
 
 def _run_from_json(d: Dict[str, Any]) -> RunResult:
-    return RunResult(**{k: (float("nan") if v is None else v)
-                        for k, v in d.items() if k in _FIELDS})
+    values: Dict[str, Any] = {k: (float("nan") if v is None else v)
+                              for k, v in d.items() if k in _FIELDS}
+    return RunResult(**values)
 
 
 def save(results: Results, path: Path) -> None:

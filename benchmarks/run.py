@@ -862,8 +862,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                          "NAME-WORKLOAD.png|svg (with matplotlib)")
     ap.add_argument("--chart-from", type=Path, default=None, metavar="RESULTS",
                     help="measure nothing: write the charts of RESULTS (a .json written by "
-                         "an earlier run, or a results .md with its 'Individual runs') "
-                         "beside it")
+                         "an earlier run, or a results .md with its 'Individual runs', "
+                         "which are then also saved as .json) beside it")
     args = ap.parse_args(argv)
     if args.repeat is None:
         args.repeat = 1 if args.quick else 5
@@ -871,8 +871,11 @@ def main(argv: Optional[List[str]] = None) -> int:
         ap.error("--repeat must be >= 1")
 
     if args.chart_from:
-        return 0 if write_charts(rawdata.load(args.chart_from), args.chart_from,
-                                 required=True) else 2
+        earlier = rawdata.load(args.chart_from)
+        if args.chart_from.suffix == ".md":     # results from before the JSON existed
+            rawdata.save(earlier, args.chart_from.with_suffix(".json"))
+            print(f"# raw runs written to {args.chart_from.with_suffix('.json')}")
+        return 0 if write_charts(earlier, args.chart_from, required=True) else 2
 
     if not os.access(DCMTK_STORESCU, os.X_OK):
         print(f"error: {DCMTK_STORESCU} is required as the client", file=sys.stderr)

@@ -147,6 +147,17 @@ def test_chart_from_json_writes_charts_beside_it(tmp_path: Path) -> None:
         assert (tmp_path / name).stat().st_size > 1000
 
 
+@needs_matplotlib
+def test_chart_from_older_md_saves_its_runs_as_json(tmp_path: Path) -> None:
+    md = tmp_path / "tmpfs.md"
+    md.write_text((BENCH / "results" / "tmpfs.md").read_text())
+    assert run.main(["--chart-from", str(md)]) == 0
+    saved = rawdata.load(tmp_path / "tmpfs.json")
+    assert saved.to_json() == rawdata.from_markdown(md.read_text()).to_json()
+    assert len(saved.workloads) == 5
+    assert all((tmp_path / f"tmpfs-{w.key}.svg").exists() for w in saved.workloads)
+
+
 def test_without_matplotlib_run_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                         capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setitem(sys.modules, "matplotlib", None)    # import fails
