@@ -1009,7 +1009,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         date=date, machine=machine, file_system=area.fstype,
         labels={k: s.label for k, s in servers.items()}, header=meta,
         workloads=[rawdata.WorkloadRuns(wkey, shown[wkey].title, reference_server(shown[wkey]),
-                                        per) for wkey, per in raw.items()])
+                                        {s: runs for s, runs in per.items() if runs})
+                   for wkey, per in raw.items()])
     raw_path = args.results.with_suffix(".json")
     rawdata.save(raw_results, raw_path)
     print(f"# raw runs written to {raw_path}")
