@@ -123,10 +123,12 @@ def test_charts_are_png_and_svg_naming_every_server(tmp_path: Path) -> None:
     assert sorted(written) == sorted(charts.chart_paths(tmp_path / "bench", results))
     assert {p.name for p in written} == {
         f"bench{part}.{ext}" for part in ("", "-ct", "-ct-8") for ext in ("png", "svg")}
+    from matplotlib.image import imread
     for p in written:
         if p.suffix == ".png":
             width, height = _png_size(p)
             assert width > 600 and height > 200
+            assert imread(p).shape[:2] == (height, width)     # decodes whole
     overview = _svg_text(tmp_path / "bench.svg")
     for label in LABELS.values():
         assert label in overview
