@@ -18,7 +18,6 @@ import shlex
 import shutil
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import threading
@@ -26,6 +25,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import rawdata
+from rawdata import RunResult, fmt, run_line, summarize
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -527,26 +529,6 @@ def count_output(d: Path, check_preamble: bool = False):
 # --------------------------------------------------------------------------
 
 
-@dataclass
-class RunResult:
-    ok: bool
-    wall: float = float("nan")
-    cpu: float = float("nan")
-    rss_mb: float = float("nan")
-    client_cpu: float = float("nan")
-    cpu_user: float = float("nan")
-    cpu_sys: float = float("nan")
-    files: int = 0
-    expected: int = 0
-    out_mb: float = 0.0
-    error: str = ""
-
-    def set_cpu(self, before: Tuple[float, float], after: Tuple[float, float]) -> None:
-        self.cpu_user = after[0] - before[0]
-        self.cpu_sys = after[1] - before[1]
-        self.cpu = self.cpu_user + self.cpu_sys
-
-
 def stop_process(proc: subprocess.Popen) -> None:
     """Terminate the server we started (its own process group), then kill."""
     if proc.poll() is not None:
@@ -764,30 +746,10 @@ def run_one(server: Server, w: Workload, src_dir: Path, files: List[Path], workd
 # --------------------------------------------------------------------------
 
 
-def _fmt(x: float, digits: int = 2) -> str:
-    return "–" if x != x else f"{x:.{digits}f}"
-
-
 def _ratio(a: float, b: float) -> str:
     if a != a or b != b or b <= 0:
         return "–"
     return f"{a / b:.2f}×"
-
-
-def summarize(runs: List[RunResult]) -> RunResult:
-    good = [r for r in runs if r.ok]
-    if not good:
-        r = runs[-1]
-        return RunResult(ok=False, files=r.files, expected=r.expected, error=r.error)
-    return RunResult(
-        ok=len(good) == len(runs),
-        wall=statistics.median(r.wall for r in good),
-        cpu=statistics.median(r.cpu for r in good),
-        rss_mb=max(r.rss_mb for r in good),
-        client_cpu=statistics.median(r.client_cpu for r in good),
-        files=good[-1].files, expected=good[-1].expected, out_mb=good[-1].out_mb,
-        error="; ".join(sorted({r.error for r in runs if r.error})),
-    )
 
 
 def render(results, wls: Dict[str, Workload], servers: Dict[str, Server], meta: List[str]) -> str:
@@ -805,8 +767,8 @@ def render(results, wls: Dict[str, Workload], servers: Dict[str, Server], meta: 
             if r.ok and r.error:
                 status = f"ok (some runs failed: {r.error})"
             lines.append(
-                f"| {wls[wkey].title} | {servers[skey].label} | {_fmt(r.wall)} | "
-                f"{_fmt(r.cpu)} | {_fmt(r.rss_mb, 1)} | {wr} | {cr} | {_fmt(r.client_cpu)} | "
+                f"| {wls[wkey].title} | {servers[skey].label} | {fmt(r.wall)} | "
+                f"{fmt(r.cpu)} | {fmt(r.rss_mb, 1)} | {wr} | {cr} | {fmt(r.client_cpu)} | "
                 f"{r.files}/{r.expected} | {status} |")
     lines.append("")
     lines.append("¹ storescp for one sender; `storescp --fork` for many senders at once")
@@ -829,6 +791,21 @@ def _version(cmd: List[str]) -> str:
         return (r.stdout.strip().splitlines() or ["?"])[0]
     except Exception as exc:  # pragma: no cover - informational only
         return f"? ({exc})"
+
+
+def write_charts(results: rawdata.Results, beside: Path, required: bool) -> bool:
+    """Charts of *results* named after *beside*; without matplotlib say so
+    (the tables are written all the same)."""
+    try:
+        from charts import write_charts as draw
+        written = draw(results, beside.with_suffix(""))
+    except ImportError as exc:
+        print(f"# {'error' if required else 'note'}: no charts: {exc} "
+              f"(pip install 'fastscp[bench]' for matplotlib)", flush=True,
+              file=sys.stderr if required else sys.stdout)
+        return False
+    print(f"# charts written: {', '.join(str(p) for p in written)}")
+    return True
 
 
 # --------------------------------------------------------------------------
@@ -880,12 +857,25 @@ def main(argv: Optional[List[str]] = None) -> int:
                          "(each its default profile), storescu '+tls KEY CERT +cf CA'; keys and "
                          "certificates are made in WORKDIR/tls; pynetdicom does not take part")
     ap.add_argument("--results", type=Path, default=HERE / "results" / "latest.md",
-                    help="where to write the markdown table")
+                    help="where to write the markdown table; the raw runs go to the "
+                         "same name with .json, the charts to NAME.png|svg and "
+                         "NAME-WORKLOAD.png|svg (with matplotlib)")
+    ap.add_argument("--chart-from", type=Path, default=None, metavar="RESULTS",
+                    help="measure nothing: write the charts of RESULTS (a .json written by "
+                         "an earlier run, or a results .md with its 'Individual runs', "
+                         "which are then also saved as .json) beside it")
     args = ap.parse_args(argv)
     if args.repeat is None:
         args.repeat = 1 if args.quick else 5
     if args.repeat < 1:
         ap.error("--repeat must be >= 1")
+
+    if args.chart_from:
+        earlier = rawdata.load(args.chart_from)
+        if args.chart_from.suffix == ".md":     # results from before the JSON existed
+            rawdata.save(earlier, args.chart_from.with_suffix(".json"))
+            print(f"# raw runs written to {args.chart_from.with_suffix('.json')}")
+        return 0 if write_charts(earlier, args.chart_from, required=True) else 2
 
     if not os.access(DCMTK_STORESCU, os.X_OK):
         print(f"error: {DCMTK_STORESCU} is required as the client", file=sys.stderr)
@@ -916,7 +906,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     area.settle(wait=not args.quick)  # smoke tests need no settled file system
     load_at_start = os.getloadavg()
     run_lines: List[str] = []
-    results: Dict[str, Dict[str, RunResult]] = {}
+    # workload -> server -> its runs (one failed "run" if the server could not start)
+    raw: Dict[str, Dict[str, List[RunResult]]] = {}
     modes = args.mode if args.mode is not None else [""]
     tls_server, tls_client = tls_options(workdir / "tls") if args.tls else ([], [])
     shown: Dict[str, Workload] = {}
@@ -938,12 +929,11 @@ def main(argv: Optional[List[str]] = None) -> int:
                           f"delete it to regenerate", file=sys.stderr)
                     return 2
                 warm_cache(files)
-                runs_by_server: Dict[str, List[RunResult]] = {k: [] for k in in_mode}
-                results[wkey] = {}
+                raw[wkey] = runs_by_server = {k: [] for k in in_mode}
                 for skey in in_mode:
                     if preflight_err[skey]:
-                        results[wkey][skey] = RunResult(ok=False, expected=w.count,
-                                                        error=preflight_err[skey])
+                        runs_by_server[skey].append(RunResult(ok=False, expected=w.count,
+                                                              error=preflight_err[skey]))
                 # Untimed warm-up run(s) (first-run effects: page cache, memory).
                 warm_key = next((k for k in (reference_server(w), *in_mode) if k in in_mode
                                  and not preflight_err[k]), None)
@@ -951,7 +941,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                     r = run_one(servers[warm_key], w, src, files, workdir, args.timeout,
                                 f"{wkey0}{''.join(mode)}-warmup-{warm_key}-{i}", area,
                                 server_opts, tls_client)
-                    print(f"# {w.key:10s} warm-up with {warm_key}: wall {_fmt(r.wall)} s"
+                    print(f"# {w.key:10s} warm-up with {warm_key}: wall {fmt(r.wall)} s"
                           + ("" if r.ok else f" (FAILED: {r.error})"), flush=True)
                 # Repetitions are interleaved (A B C A B C ...) so that drift in
                 # machine load affects every server alike.
@@ -964,21 +954,15 @@ def main(argv: Optional[List[str]] = None) -> int:
                                     server_opts, tls_client)
                         runs_by_server[skey].append(r)
                         state = "ok" if r.ok else f"FAILED ({r.error}; logs: {workdir/'logs'/tag}-*.log)"
-                        line = (f"{wkey:10s} {s.key:10s} run {i + 1}/{args.repeat}: "
-                                f"wall {_fmt(r.wall)} s, cpu {_fmt(r.cpu)} s "
-                                f"(usr {_fmt(r.cpu_user)} sys {_fmt(r.cpu_sys)}), "
-                                f"rss {_fmt(r.rss_mb, 1)} MB, client cpu {_fmt(r.client_cpu)} s, "
-                                f"files {r.files}/{r.expected} — {state}")
+                        line = run_line(wkey, s.key, i, args.repeat, r, state)
                         run_lines.append(line)
                         print("# " + line, flush=True)
-                for skey, runs in runs_by_server.items():
-                    if runs:
-                        results[wkey][skey] = summarize(runs)
-                results[wkey] = {k: results[wkey][k] for k in in_mode if k in results[wkey]}
     except KeyboardInterrupt:
         print("# interrupted; reporting what was measured", file=sys.stderr)
     finally:
         area.cleanup()
+    results = {wkey: {skey: summarize(runs) for skey, runs in per.items() if runs}
+               for wkey, per in raw.items()}
 
     if "fastscp" in servers:
         fastscp_desc = ("`" + " ".join(servers["fastscp"].argv(Path("DIR"), 0)[:-3]) + "`"
@@ -988,11 +972,13 @@ def main(argv: Optional[List[str]] = None) -> int:
                         + f", tree {_version(['git', '-C', str(REPO), 'describe', '--always', '--dirty'])}")
     else:
         fastscp_desc = "not run"
+    date = time.strftime('%Y-%m-%d %H:%M:%S %Z')
+    machine = f"{platform.node()} {platform.machine()}, {os.cpu_count()} CPUs"
     meta = [
         f"# fastscp benchmark ({'quick' if args.quick else 'full'})",
         "",
-        f"- date: {time.strftime('%Y-%m-%d %H:%M:%S %Z')}",
-        f"- host: {platform.node()} {platform.machine()}, {os.cpu_count()} CPUs, "
+        f"- date: {date}",
+        f"- host: {machine}, "
         f"Python {platform.python_version()}, load average at start "
         f"{load_at_start[0]:.2f} / {load_at_start[1]:.2f} (1 / 5 min)",
         f"- client: {_version([DCMTK_STORESCU, '--version'])} "
@@ -1019,6 +1005,16 @@ def main(argv: Optional[List[str]] = None) -> int:
     args.results.write_text(table + "\n## Individual runs\n\n```\n"
                             + "\n".join(run_lines) + "\n```\n")
     print(f"# written to {args.results}")
+    raw_results = rawdata.Results(
+        date=date, machine=machine, file_system=area.fstype,
+        labels={k: s.label for k, s in servers.items()}, header=meta,
+        workloads=[rawdata.WorkloadRuns(wkey, shown[wkey].title, reference_server(shown[wkey]),
+                                        {s: runs for s, runs in per.items() if runs})
+                   for wkey, per in raw.items()])
+    raw_path = args.results.with_suffix(".json")
+    rawdata.save(raw_results, raw_path)
+    print(f"# raw runs written to {raw_path}")
+    write_charts(raw_results, args.results, required=False)
     all_ok = all(r.ok for per in results.values() for r in per.values())
     return 0 if all_ok else 1
 
