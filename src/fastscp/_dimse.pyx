@@ -32,11 +32,12 @@ C_ECHO_RQ, C_ECHO_RSP = 0x0030, 0x8030
 NO_DATASET = 0x0101
 
 # VR of the command elements fastscp reads or writes; others are kept as bytes.
-_US = 1
-_UL = 2
-_UI = 3
-_AE = 4
-_TEXT = 5
+cdef enum:
+    _US = 1
+    _UL = 2
+    _UI = 3
+    _AE = 4
+    _TEXT = 5
 COMMAND_VR = {
     COMMAND_GROUP_LENGTH: _UL, AFFECTED_SOP_CLASS: _UI, REQUESTED_SOP_CLASS: _UI, COMMAND_FIELD: _US,
     MESSAGE_ID: _US, MESSAGE_ID_RESPONDED: _US, MOVE_DESTINATION: _AE, PRIORITY: _US,
@@ -45,6 +46,20 @@ COMMAND_VR = {
     0x1020: _US, 0x1021: _US, 0x1022: _US, 0x1023: _US,
     MOVE_ORIGINATOR_AE: _AE, MOVE_ORIGINATOR_MESSAGE_ID: _US,
 }
+
+
+# COMMAND_VR as a C table (the element numbers are small): no dict look-up per element
+DEF _VR_TABLE_SIZE = 0x1100
+cdef unsigned char _vr_table[_VR_TABLE_SIZE]
+for _element, _vr in COMMAND_VR.items():
+    if not 0 <= _element < _VR_TABLE_SIZE:
+        raise ImportError("command element 0x%04x outside the VR table" % _element)
+    _vr_table[_element] = _vr
+del _element, _vr
+
+
+cdef inline int _command_vr(uint32_t tag) noexcept:
+    return _vr_table[tag] if tag < _VR_TABLE_SIZE else 0
 
 
 cdef inline uint32_t _le32(const unsigned char* p) noexcept nogil:
@@ -58,7 +73,7 @@ def decode_command(data):
     removed), anything else bytes.  Raises ProtocolError on malformed input.
     """
     cdef const unsigned char[::1] view = data
-    cdef Py_ssize_t n = view.shape[0], pos = 0
+    cdef Py_ssize_t n = view.shape[0], pos = 0, end
     cdef uint32_t tag, length
     cdef const unsigned char* p
     cdef dict out = {}
@@ -76,7 +91,7 @@ def decode_command(data):
             raise ProtocolError("command set element (%04x,%04x) outside group 0000" % (tag >> 16, tag & 0xFFFF))
         if length > <uint32_t>(n - pos):
             raise ProtocolError("command set element (0000,%04x) length %d overruns the command" % (tag, length))
-        vr = COMMAND_VR.get(tag, 0)
+        vr = _command_vr(tag)
         if vr == _US:
             if length != 2:
                 raise ProtocolError("command element (0000,%04x) has length %d, expected 2" % (tag, length))
@@ -86,7 +101,10 @@ def decode_command(data):
                 raise ProtocolError("command element (0000,%04x) has length %d, expected 4" % (tag, length))
             out[tag] = _le32(p + pos)
         elif vr:
-            out[tag] = (<bytes>p[pos:pos + length]).rstrip(b"\x00 ").decode("ascii", "replace")
+            end = pos + length       # trailing NULs and spaces go
+            while end > pos and (p[end - 1] == 0 or p[end - 1] == 32):
+                end -= 1
+            out[tag] = (<const char*>p)[pos:end].decode("ascii", "replace")
         else:
             out[tag] = <bytes>p[pos:pos + length]
         pos += length

@@ -15,9 +15,10 @@ maximum P-DATA-TF length we announced, and a hard cap for other PDUs.
 """
 cimport cython
 from cpython.buffer cimport PyBUF_WRITE
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
 from cpython.mem cimport PyMem_Malloc, PyMem_Realloc, PyMem_Free
 from libc.stdint cimport uint32_t
-from libc.string cimport memmove
+from libc.string cimport memcpy, memmove
 
 from fastscp._pdv cimport PDVAssembler
 from fastscp._pdv import CommandReceived, DatasetReceived   # the other two events (re-exported)
@@ -341,6 +342,13 @@ def _item(int item_type, bytes body):
     return bytes((item_type, 0)) + len(body).to_bytes(2, "big") + body
 
 
+cdef inline void _put_be32(unsigned char* p, uint32_t v) noexcept:
+    p[0] = v >> 24
+    p[1] = (v >> 16) & 0xFF
+    p[2] = (v >> 8) & 0xFF
+    p[3] = v & 0xFF
+
+
 def _pdu(int pdu_type, bytes body):
     return bytes((pdu_type, 0)) + len(body).to_bytes(4, "big") + body
 
@@ -396,9 +404,23 @@ def encode_pdata(int context_id, data, bint command, unsigned int max_pdu_length
     cdef bytes raw = bytes(data)
     cdef Py_ssize_t n = len(raw), pos = 0, chunk
     cdef int header
+    cdef bytes one
+    cdef unsigned char* o
     limit = (max_pdu_length - 6) if max_pdu_length and max_pdu_length > 6 else n
     if limit <= 0:
         limit = n
+    if n <= limit and n <= 0xFFFFFFFF - 12:
+        # one PDU (every response): made in place, not from pieces
+        one = PyBytes_FromStringAndSize(NULL, 12 + n)
+        o = <unsigned char*>PyBytes_AS_STRING(one)
+        o[0] = 0x04
+        o[1] = 0
+        _put_be32(o + 2, <uint32_t>(n + 6))
+        _put_be32(o + 6, <uint32_t>(n + 2))
+        o[10] = <unsigned char>context_id
+        o[11] = (1 if command else 0) | 2
+        memcpy(o + 12, PyBytes_AS_STRING(raw), n)
+        return one
     out = []
     while True:
         chunk = min(limit, n - pos)

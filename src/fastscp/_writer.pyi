@@ -90,6 +90,9 @@ class DatasetWriter(DatasetSink):
         ``convert_un``: +uc; ``new_vrs=False``: -u (newer VRs written as OB);
         ``output_transfer_syntax``: the syntax written (+te/+tb/+ti; default: the one received);
         ``meta_transfer_syntax``: the (0002,0010) written, if not the written syntax."""
+    def restart(self, fd: int, command_sop_class_uid: str, command_sop_instance_uid: str) -> None:
+        """Write the next data set, with the same settings, to ``fd`` (a writer
+        whose `finish` succeeded; not ``bit_preserving``: RuntimeError)."""
     def finish(self) -> WriteResult:
         """Complete the file; report its size and the picked-out attributes.  A data set that ends inside an element header, or
         where a value has not begun, is completed as storescp completes it

@@ -523,15 +523,6 @@ cdef int write_all(int fd, const uint8_t* p, Py_ssize_t n, int64_t off=-1) excep
     return 0
 
 
-#: what a UI value loses when normalised (as dcmdata): blanks and control white space
-_UI_WHITESPACE = b" \t\n\x0b\x0c\r"
-
-
-def _normalise_ui(bytes raw):
-    """UI value as storescp writes it, without padding."""
-    return raw.translate(None, _UI_WHITESPACE).rstrip(b"\0")
-
-
 def _pad(bytes v, bytes padchar):
     return v + padchar if len(v) % 2 else v
 
@@ -540,7 +531,7 @@ def _pad(bytes v, bytes padchar):
 _ELEMENT_HEADER = struct.Struct("<HH2sH")
 _GROUP_LENGTH = struct.Struct("<HH2sHI")
 _META_VERSION = _GROUP_LENGTH.pack(2, 1, b"OB", 0, 2) + b"\x00\x01"
-_PREAMBLE = b"\0" * 128 + b"DICM"
+_GROUP_LENGTH_HEADER = _ELEMENT_HEADER.pack(2, 0, b"UL", 4)
 
 
 def _meta_element(int tag, str vr, bytes value):
@@ -563,15 +554,44 @@ def _meta_tail(str transfer_syntax, str impl_uid, str impl_version, str calling_
     return b"".join(body)
 
 
-def _build_meta(bytes sop_class, bytes sop_instance, str transfer_syntax, str impl_uid,
-                str impl_version, str calling_ae):
-    sop_class = _pad(sop_class, b"\0")
-    sop_instance = _pad(sop_instance, b"\0")
-    b = b"".join((_META_VERSION,
-                  _ELEMENT_HEADER.pack(2, 2, b"UI", len(sop_class)), sop_class,
-                  _ELEMENT_HEADER.pack(2, 3, b"UI", len(sop_instance)), sop_instance,
-                  _meta_tail(transfer_syntax, impl_uid, impl_version, calling_ae)))
-    return b"".join((_PREAMBLE, _GROUP_LENGTH.pack(2, 0, b"UL", 4, len(b)), b))
+cdef Py_ssize_t _meta_size(Py_ssize_t class_len, Py_ssize_t instance_len, Py_ssize_t tail_len) noexcept:
+    """Bytes of the preamble and file meta for UIDs of these (unpadded) lengths."""
+    return (132 + 12 + 14 + 8 + class_len + (class_len & 1) + 8 + instance_len + (instance_len & 1)
+            + tail_len)
+
+
+cdef void _put_meta(uint8_t* o, const uint8_t* sop_class, Py_ssize_t class_len,
+                    const uint8_t* sop_instance, Py_ssize_t instance_len,
+                    const uint8_t* tail, Py_ssize_t tail_len) noexcept:
+    """Preamble, DICM and the file meta group at ``o`` (`_meta_size` bytes):
+    (0002,0000) and (0002,0001), the SOP class and instance UIDs padded with
+    a NUL, then ``tail`` (the elements after them, `_meta_tail`)."""
+    cdef Py_ssize_t n = _meta_size(class_len, instance_len, tail_len)
+    memset(o, 0, 128)
+    memcpy(o + 128, b"DICM", 4)
+    o += 132
+    memcpy(o, <const uint8_t*><char*>_GROUP_LENGTH_HEADER, 8)
+    wr32(o + 8, <uint32_t>(n - 132 - 12), False)
+    o += 12
+    memcpy(o, <const uint8_t*><char*>_META_VERSION, 14)
+    o += 14
+    o = _put_meta_ui(o, 0x0002, sop_class, class_len)
+    o = _put_meta_ui(o, 0x0003, sop_instance, instance_len)
+    memcpy(o, tail, tail_len)
+
+
+cdef uint8_t* _put_meta_ui(uint8_t* o, uint32_t element, const uint8_t* value, Py_ssize_t n) noexcept:
+    """A (0002,element) UI element padded with a NUL; returns the end."""
+    cdef Py_ssize_t padded = n + (n & 1)
+    wr16(o, 2, False)
+    wr16(o + 2, element, False)
+    o[4] = b"U"[0]
+    o[5] = b"I"[0]
+    wr16(o + 6, <uint32_t>padded, False)
+    memcpy(o + 8, value, n)
+    if n & 1:
+        o[8 + n] = 0
+    return o + 8 + padded
 
 
 def _readable(str ts):
@@ -722,6 +742,7 @@ cdef class DatasetWriter(DatasetSink):
     cdef bint convert_un          # +uc: defined-length UN gets its dictionary VR
     cdef bint old_vrs             # -u: VRs newer than 1993 written as OB
     cdef str transfer_syntax, calling_ae, impl_uid, impl_version
+    cdef bytes meta_tail          # the file meta after the SOP instance UID (made once)
     cdef bytes cmd_class, cmd_instance
     # output
     cdef uint8_t* mem
@@ -782,7 +803,6 @@ cdef class DatasetWriter(DatasetSink):
                  output_transfer_syntax=None, meta_transfer_syntax=None):
         if self.mem != NULL:
             raise RuntimeError("DatasetWriter cannot be re-initialised")
-        self.fd = fd
         # the transfer syntax named in the file meta (DeflatedWriter: the deflated one)
         self.transfer_syntax = None if meta_transfer_syntax is None else str(meta_transfer_syntax)
         if output_transfer_syntax is not None:
@@ -790,8 +810,6 @@ cdef class DatasetWriter(DatasetSink):
         self.calling_ae = calling_ae_title
         self.impl_uid = implementation_class_uid
         self.impl_version = implementation_version_name
-        self.cmd_class = command_sop_class_uid.encode("ascii", "replace")
-        self.cmd_instance = command_sop_instance_uid.encode("ascii", "replace")
         self.bitpres = bit_preserving
         self.write_meta = write_file_meta
         if group_length == "recalc":
@@ -830,16 +848,40 @@ cdef class DatasetWriter(DatasetSink):
         # (every one but the uncompressed and the deflated syntax)
         self.in_encapsulated = (in_ts not in uids.UNCOMPRESSED_TRANSFER_SYNTAXES
                                 and in_ts != uids.DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN)
-        self.discarded = False
-        self.fragment_empty = False
-        self.ds_ended = False
-        self.cut = False
         if meta_transfer_syntax is None:
             self.transfer_syntax = output_transfer_syntax or transfer_syntax
         self.mem = <uint8_t*>malloc(RESERVE + OBUF_SIZE)
         if self.mem == NULL:
             raise MemoryError()
         self.obuf = self.mem + RESERVE
+        self._start(fd, command_sop_class_uid, command_sop_instance_uid)
+        if self.bitpres and _readable(in_ts):
+            self.null_fd = os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
+            self.validator = DatasetWriter(
+                self.null_fd, in_ts, calling_ae_title=calling_ae_title,
+                implementation_class_uid=implementation_class_uid,
+                implementation_version_name=implementation_version_name,
+                command_sop_class_uid=command_sop_class_uid,
+                command_sop_instance_uid=command_sop_instance_uid, write_file_meta=False)
+
+    def restart(self, int fd, str command_sop_class_uid, str command_sop_instance_uid):
+        """Write the next data set, with the same settings, to ``fd``: a
+        writer whose `finish` succeeded is reused (a new one per object cost
+        more than the rest of its set-up).  Not with ``bit_preserving``."""
+        if not self.finished or self.bitpres:
+            raise RuntimeError("only a finished writer, not bit-preserving, can restart")
+        self._start(fd, command_sop_class_uid, command_sop_instance_uid)
+
+    cdef int _start(self, int fd, str command_sop_class_uid, str command_sop_instance_uid) except -1:
+        """The state of one data set, from its first byte."""
+        cdef int i
+        self.fd = fd
+        self.cmd_class = command_sop_class_uid.encode("ascii", "replace")
+        self.cmd_instance = command_sop_instance_uid.encode("ascii", "replace")
+        self.discarded = False
+        self.fragment_empty = False
+        self.ds_ended = False
+        self.cut = False
         self.ofill = 0
         self.prefix = 0
         self.obuf_ds_pos = 0
@@ -853,6 +895,11 @@ cdef class DatasetWriter(DatasetSink):
         self.hlen = 0
         self.depth = 0
         self.v_pick = -1
+        # as in a new object (a reused writer must not carry a value's state over)
+        self.v_mode = self.v_len_size = self.v_unit = self.sw_n = 0
+        self.v_rem = self.v_total = self.v_skip = self.v_pending = self.v_start = self.v_len_pos = 0
+        self.v_pad = self.v_padspace_even = self.v_src_be = False
+        self.v_cr_group = self.v_cr_block = self.v_us_tag = 0
         for i in range(NPICK):
             self.pick_len[i] = 0
             self.pick_seen[i] = False
@@ -882,14 +929,7 @@ cdef class DatasetWriter(DatasetSink):
             self.meta_resolved = True
         elif self.bitpres:
             self._resolve_meta(True)
-        if self.bitpres and _readable(in_ts):
-            self.null_fd = os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
-            self.validator = DatasetWriter(
-                self.null_fd, in_ts, calling_ae_title=calling_ae_title,
-                implementation_class_uid=implementation_class_uid,
-                implementation_version_name=implementation_version_name,
-                command_sop_class_uid=command_sop_class_uid,
-                command_sop_instance_uid=command_sop_instance_uid, write_file_meta=False)
+        return 0
 
     def __dealloc__(self):
         if self.mem != NULL:
@@ -908,41 +948,71 @@ cdef class DatasetWriter(DatasetSink):
             self.null_fd = -1
 
     # ------------------------------------------------------------ meta
-    def _resolve_meta(self, bint forced):
+    cdef int _resolve_meta(self, bint forced) except -1:
         """Build the file meta and place it in front of the buffered data set."""
-        cdef bytes meta
+        cdef bytes cls, inst
         cdef Py_ssize_t n
+        cdef uint8_t* out
         if self.meta_resolved:
-            return
+            return 0
         if self.bitpres:
             cls, inst = self.cmd_class, self.cmd_instance
         else:
             # like storescp: the first (0008,0016)/(0008,0018) of VR UI in stream
             # order, at any depth (depth-first search)
             if self.ui_class:
-                cls = _normalise_ui(self._pick(6 if self.class_nested else 1))
+                cls = self._picked_ui(6 if self.class_nested else 1)
             elif forced:
                 cls = self.cmd_class
             else:
                 cls = PRIVATE_SOP_CLASS
             if self.ui_instance:
-                inst = _normalise_ui(self._pick(7 if self.instance_nested else 2))
+                inst = self._picked_ui(7 if self.instance_nested else 2)
             elif forced:
                 inst = self.cmd_instance
             else:
                 import uuid     # here, not at start-up (uuid imports platform: ~5 ms)
                 inst = ("2.25.%d" % uuid.uuid4().int).encode()
             self.meta_forced = forced
-        meta = _build_meta(cls, inst, self.transfer_syntax, self.impl_uid, self.impl_version, self.calling_ae)
-        n = len(meta)
+        if self.meta_tail is None:      # the same for every object this writer writes
+            self.meta_tail = _meta_tail(self.transfer_syntax, self.impl_uid, self.impl_version,
+                                        self.calling_ae)
+        if len(cls) > 0xFFFE or len(inst) > 0xFFFE:
+            self.err("a SOP class or instance UID too long for the file meta")
+        n = _meta_size(len(cls), len(inst), len(self.meta_tail))
         self.meta_len = n
         if n <= RESERVE:
-            memcpy(self.obuf - n, <const uint8_t*><char*>meta, n)
+            out = self.obuf - n
             self.prefix = n
         else:
+            out = <uint8_t*>malloc(n)
+            if out == NULL:
+                raise MemoryError()
+        _put_meta(out, <const uint8_t*><char*>cls, len(cls), <const uint8_t*><char*>inst, len(inst),
+                  <const uint8_t*><char*>self.meta_tail, len(self.meta_tail))
+        if n > RESERVE:
             # nothing has been written yet: the meta goes first
-            write_all(self.fd, <const uint8_t*><char*>meta, n)
+            try:
+                write_all(self.fd, out, n)
+            finally:
+                free(out)
         self.meta_resolved = True
+        return 0
+
+    cdef bytes _picked_ui(self, int i):
+        """Pick ``i`` as a UI value as storescp writes it, without padding:
+        blanks and control white space removed, trailing NULs stripped."""
+        cdef uint8_t clean[PICK_CAP]
+        cdef int n = 0, k
+        cdef uint8_t c
+        for k in range(self.pick_len[i]):
+            c = self.picks[i][k]
+            if c != 32 and not (9 <= c <= 13):
+                clean[n] = c
+                n += 1
+        while n > 0 and clean[n - 1] == 0:
+            n -= 1
+        return (<char*>clean)[:n]
 
     cdef bytes _pick(self, int i):
         return (<char*>self.picks[i])[:self.pick_len[i]]
@@ -1802,7 +1872,7 @@ cdef class DatasetWriter(DatasetSink):
         return result
 
     cdef str _picked_uid(self, int i):
-        return _normalise_ui(self._pick(i)).decode("ascii", "replace") if self.pick_seen[i] else None
+        return self._picked_ui(i).decode("ascii", "replace") if self.pick_seen[i] else None
 
     cdef str _picked_text(self, int i):
         return self._pick(i).rstrip(b"\0 ").decode("ascii", "replace") if self.pick_seen[i] else None

@@ -456,7 +456,7 @@ class Association:
             if log.isEnabledFor(logging.DEBUG):
                 log.info("Received Store Request")
                 log.debug("%s", incoming_request(cmd, ctx))
-            else:
+            elif log.isEnabledFor(logging.INFO):
                 log.info("Received Store Request (MsgID %s, %s)", cmd[MESSAGE_ID],
                          log_abbreviation(sop_class))
             self._store_command = cmd

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Callable, Optional
+import threading
+from typing import Callable, Optional, Tuple
 
 from fastscp import status as st
 from fastscp._sink import DatasetSink, DiscardSink
-from fastscp._writer import WriteResult
+from fastscp._writer import DatasetWriter, WriteResult
 from fastscp.config import ServerConfig
 from fastscp.errors import DatasetError, OutputError
 from fastscp.output import Writer, make_writer, stored_transfer_syntax
@@ -77,14 +78,9 @@ class PendingStore:
                 self.fd = os.open(os.devnull, os.O_WRONLY | getattr(os, "O_CLOEXEC", 0))
             else:
                 self.fd, self.temp_path = storage.open_temp(self.directory)
-            self.sink = self.writer = make_writer(
-                service.config, self.fd, transfer_syntax,
-                calling_ae_title=info.calling_ae_title,
-                command_sop_class_uid=sop_class_uid,
-                command_sop_instance_uid=sop_instance_uid,
-                temp_dir=None if self.ignore else self.directory,
-                convert=not self.ignore,
-            )
+            self.sink = self.writer = service.writer(
+                self.fd, transfer_syntax, info.calling_ae_title, sop_class_uid, sop_instance_uid,
+                temp_dir=None if self.ignore else self.directory, convert=not self.ignore)
         except Exception as exc:
             self.open_error = exc
             self._release()                     # the data set is drained into the DiscardSink
@@ -235,15 +231,15 @@ class PendingStore:
             log.warning("data set incomplete or with repeated elements, stored without them: %s",
                         self.final_path)
             status = st.ELEMENTS_DISCARDED
-        event = StoredObject(
-            path=self.final_path, sop_class_uid=self.sop_class_uid,
-            sop_instance_uid=self.sop_instance_uid,
-            study_instance_uid=result.study_instance_uid,
-            transfer_syntax=self.transfer_syntax, size=result.bytes_written,
-            stored_transfer_syntax=stored_transfer_syntax(self.service.config, self.transfer_syntax),
-            association=self.info, status=status)
         hook = self.service.on_stored
         if hook is not None:
+            event = StoredObject(
+                path=self.final_path, sop_class_uid=self.sop_class_uid,
+                sop_instance_uid=self.sop_instance_uid,
+                study_instance_uid=result.study_instance_uid,
+                transfer_syntax=self.transfer_syntax, size=result.bytes_written,
+                stored_transfer_syntax=stored_transfer_syntax(self.service.config, self.transfer_syntax),
+                association=self.info, status=status)
             try:
                 hook(event)
             except Exception:
@@ -282,6 +278,11 @@ class PendingStore:
         return st.SUCCESS
 
 
+class _LastWriter(threading.local):
+    key: Optional[Tuple[str, str, bool]] = None
+    writer: Optional[DatasetWriter] = None
+
+
 class StoreService:
     """Storage SCP behaviour shared by all associations of a server."""
 
@@ -296,11 +297,37 @@ class StoreService:
         self.on_stored = self.hooks.on_stored
         #: -xcr, end of study (-rns, -xcs, -tos, on_study_complete)
         self.events = StudyEvents(config, self.hooks, self.storage)
+        #: per thread (an association's): its last writer, reused for its next object
+        self._last_writer = _LastWriter()
+
+    def writer(self, fd: int, transfer_syntax: str, calling_ae_title: str, sop_class_uid: str,
+               sop_instance_uid: str, *, temp_dir: Optional[str], convert: bool) -> Writer:
+        """The writer of one object: the thread's last one restarted if it
+        has the same settings and finished well (making a new writer was the
+        largest single cost of a small object), else a new one."""
+        last = self._last_writer
+        key = (transfer_syntax, calling_ae_title, convert)
+        previous = last.writer
+        if previous is not None and last.key == key:
+            try:
+                previous.restart(fd, sop_class_uid, sop_instance_uid)
+                return previous
+            except RuntimeError:
+                pass                # still in use or failed: a new one
+        writer = make_writer(self.config, fd, transfer_syntax, calling_ae_title=calling_ae_title,
+                             command_sop_class_uid=sop_class_uid,
+                             command_sop_instance_uid=sop_instance_uid,
+                             temp_dir=temp_dir, convert=convert)
+        last.key = key
+        last.writer = (writer if type(writer) is DatasetWriter and not self.config.bit_preserving
+                       else None)
+        return writer
 
     def association_accepted(self, info: AssociationInfo) -> None:
         call_hook(self.hooks.on_association_accepted, info, "on_association_accepted")
 
     def association_ended(self, info: AssociationInfo, outcome: str) -> None:
+        self._last_writer.writer = None         # its memory goes with the association
         hook = (self.hooks.on_association_released if outcome == "released"
                 else self.hooks.on_association_aborted)
         call_hook(hook, info, "on_association_%s" % outcome)
