@@ -118,25 +118,37 @@ def encode_command(elements):
     are padded to even length (NUL for UI, space otherwise).  The command
     group length (0000,0000) is computed and put first.
     """
-    cdef bytearray body = bytearray()
+    cdef list values = []
+    cdef list tags = []
+    cdef Py_ssize_t total = 0, pos = 0, i
     cdef bytes raw
+    cdef bytearray out
+    cdef unsigned char num[4]
+    cdef uint32_t v
+    cdef int vr
     for tag, value in elements:
-        vr = COMMAND_VR.get(tag, 0)
-        if vr == _US:
-            raw = (<int>value).to_bytes(2, "little")
-        elif vr == _UL:
-            raw = (<long long>value).to_bytes(4, "little")
+        vr = _command_vr(tag)
+        if vr == _US or vr == _UL:
+            v = <uint32_t>(<unsigned short>value if vr == _US else <uint32_t>value)
+            num[0] = v & 0xFF; num[1] = (v >> 8) & 0xFF; num[2] = (v >> 16) & 0xFF; num[3] = v >> 24
+            raw = (<char*>num)[:2 if vr == _US else 4]
         elif isinstance(value, str):
             raw = value.encode("ascii", "replace")     # a decoded non-ASCII byte is U+FFFD
             if len(raw) & 1:
                 raw += b"\x00" if vr == _UI else b" "
         else:
             raw = bytes(value)
-        body += b"\x00\x00" + (tag & 0xFFFF).to_bytes(2, "little")
-        body += len(raw).to_bytes(4, "little") + raw
-    return b"\x00\x00\x00\x00\x04\x00\x00\x00" + len(body).to_bytes(4, "little") + bytes(body)
-
-
+        tags.append(tag)
+        values.append(raw)
+        total += 8 + len(raw)
+    # (0000,0000) UL: the length of the rest, then the elements
+    out = bytearray(12 + total)
+    num[0] = total & 0xFF; num[1] = (total >> 8) & 0xFF; num[2] = (total >> 16) & 0xFF; num[3] = total >> 24
+    _put_element(out, &pos, 0, num, 4)
+    for i in range(len(tags)):
+        raw = values[i]
+        _put_element(out, &pos, <uint32_t>(tags[i] & 0xFFFF), <const unsigned char*><char*>raw, len(raw))
+    return bytes(out)
 
 
 cdef inline void _put_element(bytearray out, Py_ssize_t* pos, uint32_t element,

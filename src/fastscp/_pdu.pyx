@@ -338,8 +338,21 @@ def parse_associate_rq(payload):
 # ---------------------------------------------------------------------------
 # Encoders for the PDUs an SCP sends.
 
-def _item(int item_type, bytes body):
-    return bytes((item_type, 0)) + len(body).to_bytes(2, "big") + body
+cdef bytes _item(int item_type, bytes body):
+    """An item: type, reserved byte, 2-byte big-endian length, body."""
+    cdef Py_ssize_t n = len(body)
+    cdef bytes out
+    cdef unsigned char* o
+    if n > 0xFFFF:
+        raise OverflowError("item of %d bytes: more than a 2-byte length can say" % n)
+    out = PyBytes_FromStringAndSize(NULL, 4 + n)
+    o = <unsigned char*>PyBytes_AS_STRING(out)
+    o[0] = <unsigned char>item_type
+    o[1] = 0
+    o[2] = (n >> 8) & 0xFF
+    o[3] = n & 0xFF
+    memcpy(o + 4, PyBytes_AS_STRING(body), n)
+    return out
 
 
 cdef inline void _put_be32(unsigned char* p, uint32_t v) noexcept:
@@ -349,11 +362,23 @@ cdef inline void _put_be32(unsigned char* p, uint32_t v) noexcept:
     p[3] = v & 0xFF
 
 
-def _pdu(int pdu_type, bytes body):
-    return bytes((pdu_type, 0)) + len(body).to_bytes(4, "big") + body
+cdef bytes _pdu(int pdu_type, bytes body):
+    """A PDU: type, reserved byte, 4-byte big-endian length, body."""
+    cdef Py_ssize_t n = len(body)
+    cdef bytes out
+    cdef unsigned char* o
+    if n > 0xFFFFFFFF:
+        raise OverflowError("PDU of %d bytes: more than a 4-byte length can say" % n)
+    out = PyBytes_FromStringAndSize(NULL, 6 + n)
+    o = <unsigned char*>PyBytes_AS_STRING(out)
+    o[0] = <unsigned char>pdu_type
+    o[1] = 0
+    _put_be32(o + 2, <uint32_t>n)
+    memcpy(o + 6, PyBytes_AS_STRING(body), n)
+    return out
 
 
-def _sop_sub_item(int item_type, str sop_class, bytes tail):
+cdef bytes _sop_sub_item(int item_type, str sop_class, bytes tail):
     cdef bytes uid = sop_class.encode("ascii")
     return _item(item_type, len(uid).to_bytes(2, "big") + uid + tail)
 
