@@ -338,21 +338,29 @@ def parse_associate_rq(payload):
 # ---------------------------------------------------------------------------
 # Encoders for the PDUs an SCP sends.
 
-cdef bytes _item(int item_type, bytes body):
-    """An item: type, reserved byte, 2-byte big-endian length, body."""
+cdef bytes _framed(int kind, bytes body, int length_size):
+    """An item (``length_size`` 2) or a PDU (4): type, reserved byte,
+    big-endian length, body."""
     cdef Py_ssize_t n = len(body)
     cdef bytes out
     cdef unsigned char* o
-    if n > 0xFFFF:
-        raise OverflowError("item of %d bytes: more than a 2-byte length can say" % n)
-    out = PyBytes_FromStringAndSize(NULL, 4 + n)
+    if n > (0xFFFF if length_size == 2 else 0xFFFFFFFF):
+        raise OverflowError("%d bytes: more than a %d-byte length can say" % (n, length_size))
+    out = PyBytes_FromStringAndSize(NULL, 2 + length_size + n)
     o = <unsigned char*>PyBytes_AS_STRING(out)
-    o[0] = <unsigned char>item_type
+    o[0] = <unsigned char>kind
     o[1] = 0
-    o[2] = (n >> 8) & 0xFF
-    o[3] = n & 0xFF
-    memcpy(o + 4, PyBytes_AS_STRING(body), n)
+    if length_size == 2:
+        o[2] = (n >> 8) & 0xFF
+        o[3] = n & 0xFF
+    else:
+        _put_be32(o + 2, <uint32_t>n)
+    memcpy(o + 2 + length_size, PyBytes_AS_STRING(body), n)
     return out
+
+
+cdef inline bytes _item(int item_type, bytes body):
+    return _framed(item_type, body, 2)
 
 
 cdef inline void _put_be32(unsigned char* p, uint32_t v) noexcept:
@@ -362,20 +370,8 @@ cdef inline void _put_be32(unsigned char* p, uint32_t v) noexcept:
     p[3] = v & 0xFF
 
 
-cdef bytes _pdu(int pdu_type, bytes body):
-    """A PDU: type, reserved byte, 4-byte big-endian length, body."""
-    cdef Py_ssize_t n = len(body)
-    cdef bytes out
-    cdef unsigned char* o
-    if n > 0xFFFFFFFF:
-        raise OverflowError("PDU of %d bytes: more than a 4-byte length can say" % n)
-    out = PyBytes_FromStringAndSize(NULL, 6 + n)
-    o = <unsigned char*>PyBytes_AS_STRING(out)
-    o[0] = <unsigned char>pdu_type
-    o[1] = 0
-    _put_be32(o + 2, <uint32_t>n)
-    memcpy(o + 6, PyBytes_AS_STRING(body), n)
-    return out
+cdef inline bytes _pdu(int pdu_type, bytes body):
+    return _framed(pdu_type, body, 4)
 
 
 cdef bytes _sop_sub_item(int item_type, str sop_class, bytes tail):
