@@ -13,17 +13,16 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import threading
 from pathlib import Path
-from typing import List, Optional, Sequence
+from typing import List, Sequence
 
 import pytest
 
 from conftest import ECHOSCU, DCMTK_ENV, STORESCP, free_port, terminate, wait_for
-from dicomnet import VERIFICATION, associate_rq, parse_pdus, release_rq
+from dicomnet import associate_from
 import tcpwrap_corpus
 
 from fastscp import ServerConfig, access, options
@@ -249,35 +248,6 @@ class Server:
         terminate(self.proc)
         self.stdout = self._out.read_text(errors="replace")
         self.stderr = self._err.read_text(errors="replace")
-
-
-def associate_from(source: str, port: int) -> Optional[int]:
-    """Connect from loopback address `source`, send an A-ASSOCIATE-RQ: the
-    type of the first PDU answered (then released), or None if the server
-    closed the connection without sending a byte."""
-    with socket.socket() as s:
-        s.bind((source, 0))
-        s.settimeout(20)
-        s.connect(("127.0.0.1", port))
-        try:
-            s.sendall(associate_rq([(1, VERIFICATION, ["1.2.840.10008.1.2"])]))
-        except (BrokenPipeError, ConnectionResetError):
-            return None
-        data = b""
-        while len(data) < 6 or len(data) < 6 + int.from_bytes(data[2:6], "big"):
-            try:
-                chunk = s.recv(65536)
-            except ConnectionResetError:
-                chunk = b""
-            if not chunk:
-                assert data == b"", "a partial PDU before the close: %r" % data
-                return None
-            data += chunk
-        pdu_type = parse_pdus(data)[0][0]
-        if pdu_type == 2:
-            s.sendall(release_rq())
-            s.recv(65536)
-        return pdu_type
 
 
 def _wrapper_lines(stderr: str) -> List[str]:
