@@ -21,7 +21,7 @@ from typing import List, Sequence
 
 import pytest
 
-from conftest import ECHOSCU, DCMTK_ENV, STORESCP, free_port, terminate, wait_for
+from conftest import ECHOSCU, DCMTK_ENV, STORESCP, LoggedProcess, free_port, wait_for
 from dicomnet import associate_from
 import tcpwrap_corpus
 
@@ -210,44 +210,16 @@ class Tables:
                       outdir)
 
 
-def listening(port: int) -> bool:
-    """A socket listens on `port` (read from /proc: a probing connection
-    would be a peer the rules judge and the server logs)."""
-    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
-        fields = line.split()
-        if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
-            return True
-    return False
-
-
-class Server:
-    """A server process in its namespace, up once it listens; its output
-    goes to files, so that a test can wait for a line (storescp closes a
-    denied connection first and logs after)."""
-
-    def __init__(self, argv: List[str], port: int, env, logdir: Path):
-        self.port = port
-        self._out, self._err = logdir / ("stdout-%d" % port), logdir / ("stderr-%d" % port)
-        with open(self._out, "w") as out, open(self._err, "w") as err:
-            self.proc = subprocess.Popen(argv, stdout=out, stderr=err, env=env)
-        if not wait_for(lambda: listening(port) or self.proc.poll() is not None, timeout=30):
-            self.stop()
-            raise RuntimeError("%s did not start listening" % argv)
-        if self.proc.poll() is not None:
-            self.stop()
-            raise RuntimeError("%s exited: %s" % (argv, self.stderr))
+class Server(LoggedProcess):
+    """A server process in its namespace; storescp closes a denied
+    connection first and logs after, so a test waits for the line."""
 
     def denials(self) -> List[str]:
-        return _wrapper_lines(self._err.read_text(errors="replace"))
+        return _wrapper_lines(self.stderr_text())
 
     def wait_denials(self, count: int) -> None:
         """Wait (bounded) until `count` denials were logged."""
         wait_for(lambda: len(self.denials()) >= count, timeout=20)
-
-    def stop(self) -> None:
-        terminate(self.proc)
-        self.stdout = self._out.read_text(errors="replace")
-        self.stderr = self._err.read_text(errors="replace")
 
 
 def _wrapper_lines(stderr: str) -> List[str]:
