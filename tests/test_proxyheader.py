@@ -101,6 +101,8 @@ def test_v1_without_crlf_within_107_bytes():
 @pytest.mark.parametrize("line,reason", [
     (b"PROXY TCP4 192.0.2.7 198.51.100.1 40000 104\n", "LF without CR"),
     (b"PROXY TCP4 192.0.2.7 198.51.100.1 40000 104\rX\n", "CR without LF"),
+    # a CR after the lone LF is the association's (the fuzzer's first finding)
+    (b"PROXY TCP4 192.0.2.7 198.51.100.1 40000 104\n0\r06", "LF without CR"),
     (b"PROXY TCP5 192.0.2.7 198.51.100.1 40000 104\r\n", "unknown protocol"),
     (b"PROXY tcp4 192.0.2.7 198.51.100.1 40000 104\r\n", "unknown protocol"),
     (b"PROXY TCP4 192.0.2.7 198.51.100.1 40000\r\n", "fields"),
@@ -202,18 +204,26 @@ def test_v2_malformed(data, reason):
         HeaderParser().feed(data[:16])
 
 
-@pytest.mark.parametrize("first", [
-    b"\x01\x00\x00\x00\x00\xcd",        # an A-ASSOCIATE-RQ: no header at all
-    b"GET / HTTP/1.0\r\n",
-    b"PROXY\t",
-    b"proxy ",
-    b"\x16\x03\x01",                    # a TLS ClientHello
-    b"\r\n\r\n\x00\r\nQUIX\n",          # a signature off by one byte
-    b"\r\n\r\n\x01",
+@pytest.mark.parametrize("first,quoted", [
+    (b"\x01\x00\x00\x00\x00\xcd", b"\x01"),     # an A-ASSOCIATE-RQ: no header at all
+    (b"GET / HTTP/1.0\r\n", b"G"),
+    (b"PROXY\t", b"PROXY\t"),
+    (b"proxy ", b"p"),
+    (b"\x16\x03\x01", b"\x16"),                   # a TLS ClientHello
+    (b"\r\n\r\n\x00\r\nQUIX\n", b"\r\n\r\n\x00\r\nQUIX"),   # a signature off by one byte
+    (b"\r\n\r\n\x01", b"\r\n\r\n\x01"),
 ])
-def test_bad_signatures_are_refused_at_the_first_wrong_byte(first):
-    with pytest.raises(ProxyHeaderError):
-        HeaderParser().feed(first)
+def test_bad_signatures_are_refused_at_the_first_wrong_byte(first, quoted):
+    message = "no PROXY protocol signature (first bytes %r)" % quoted
+    with pytest.raises(ProxyHeaderError) as whole:
+        HeaderParser().feed(first + b"\x00" * 20)
+    assert str(whole.value) == message
+    # the same refusal, however the bytes arrive
+    parser = HeaderParser()
+    with pytest.raises(ProxyHeaderError) as bytewise:
+        for i in range(len(first)):
+            parser.feed(first[i:i + 1])
+    assert str(bytewise.value) == message
 
 
 @pytest.mark.parametrize("data", [

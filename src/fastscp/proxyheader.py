@@ -122,7 +122,8 @@ class HeaderParser:
         elif seen.startswith(V1_PREFIX[:len(seen)]):
             taken = _feed_v1(seen)
         else:
-            raise ProxyHeaderError("no PROXY protocol signature (first bytes %r)" % seen[:16])
+            raise ProxyHeaderError("no PROXY protocol signature (first bytes %r)"
+                                   % seen[:_first_difference(seen) + 1])
         self._data = seen[:taken]
         self.header = _complete(self._data)
         return taken - before
@@ -138,10 +139,18 @@ def parse(data: bytes) -> ProxyHeader:
     return parser.header
 
 
+def _first_difference(seen: bytes) -> int:
+    """Where `seen` leaves the signature it starts like (the same however
+    the bytes arrived, so the refusal reads the same)."""
+    signature = V1_PREFIX if seen[:1] == V1_PREFIX[:1] else V2_SIGNATURE
+    return next(i for i, (a, b) in enumerate(zip(seen, signature)) if a != b)
+
+
 def _feed_v1(seen: bytes) -> int:
     """How many bytes of `seen` (a prefix of a v1 header so far) are the header's."""
     end = seen.find(b"\n")
-    cr = seen.find(b"\r")
+    # the line so far: bytes after its LF belong to the association
+    cr = (seen if end == -1 else seen[:end + 1]).find(b"\r")
     if cr != -1 and (cr + 1 < len(seen) and seen[cr + 1] != 0x0A):
         raise ProxyHeaderError("version 1 header: CR without LF")
     if end != -1:
