@@ -115,8 +115,11 @@ def parse_command(data: bytes) -> dict:
 class RawPeer:
     """A blocking socket client that speaks bytes, with bounded waits."""
 
-    def __init__(self, port: int, host: str = "127.0.0.1", timeout: float = 10.0):
-        self.sock = socket.create_connection((host, port), timeout=timeout)
+    def __init__(self, port: int, host: str = "127.0.0.1", timeout: float = 10.0,
+                 source: Optional[str] = None):
+        """`source`: the local address to connect from (e.g. another loopback address)."""
+        self.sock = socket.create_connection((host, port), timeout=timeout,
+                                             source_address=None if source is None else (source, 0))
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.buf = b""
 

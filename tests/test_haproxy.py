@@ -4,9 +4,12 @@ loopback ports, nothing else changed), in front of three fastscp instances
 with --proxy-protocol 127.0.0.1.
 
 Senders at once: 8 DCMTK storescu (the kernel gives them all the source
-address 127.0.0.1, storescu cannot bind another) and 8 pynetdicom senders
-bound to 127.0.0.2 .. 127.0.0.9, so that the address that reaches
-fastscp's logs can only have come from the PROXY header.  Every object
+address 127.0.0.1, storescu cannot bind another) and 8 raw-PDU senders
+(tests/rawstore.py) bound to 127.0.0.2 .. 127.0.0.9, so that the address
+that reaches fastscp's logs can only have come from the PROXY header.
+(pynetdicom can bind too, but its requestor's reactor thread sometimes
+takes a C-STORE-RSP off the queue meant for send_c_store when the machine
+is loaded, and the association ends in a DIMSE timeout.)  Every object
 must be stored exactly once across the three output directories, each
 sender's objects on one instance (balance source), and HAProxy's health
 checks (every 2 s, a v2 LOCAL header and a close) must leave nothing in
@@ -24,15 +27,18 @@ from typing import Dict, List
 import pytest
 
 from conftest import LoggedProcess, final_files, free_port, listening, run_storescu, terminate, wait_for
+from dicomfile import split_file
+from rawstore import send_cases
 from test_placement import make_object
 
 HAPROXY = "/usr/sbin/haproxy"
 SHIPPED = Path(__file__).resolve().parent.parent / "deploy" / "haproxy.cfg"
 CT = "1.2.840.10008.5.1.4.1.1.2"
+EXPLICIT_LE = "1.2.840.10008.1.2.1"
 UID_ROOT = "1.2.826.0.1.3680043.2.1143.16"
-STORESCU_SENDERS, PYNETDICOM_SENDERS, OBJECTS_EACH = 8, 8, 4
-#: the pynetdicom senders' source addresses
-SOURCES = ["127.0.0.%d" % (2 + i) for i in range(PYNETDICOM_SENDERS)]
+STORESCU_SENDERS, RAW_SENDERS, OBJECTS_EACH = 8, 8, 4
+#: the raw senders' source addresses
+SOURCES = ["127.0.0.%d" % (2 + i) for i in range(RAW_SENDERS)]
 #: what a health check leaves at debug level in an instance's log
 CHECK_LINE = "D: PROXY protocol v2 header (LOCAL) from load balancer 127.0.0.1: peer 127.0.0.1 port "
 
@@ -88,19 +94,10 @@ def write_objects(directory: Path, sender: str) -> List[str]:
     return uids
 
 
-def send_with_pynetdicom(port: int, source: str, directory: Path, results: Dict[str, object]) -> None:
-    from pydicom import dcmread
-    from pynetdicom import AE
-    ae = AE(ae_title="SENDER")
-    ae.add_requested_context(CT, "1.2.840.10008.1.2.1")
-    assoc = ae.associate("127.0.0.1", port, bind_address=(source, 0))
-    statuses = []
-    if assoc.is_established:
-        for path in sorted(directory.iterdir()):
-            status = assoc.send_c_store(dcmread(path))
-            statuses.append(getattr(status, "Status", None))
-        assoc.release()
-    results[source] = statuses
+def send_raw(port: int, source: str, directory: Path, results: Dict[str, object]) -> None:
+    """One association from `source` storing the objects in `directory`."""
+    cases = [(EXPLICIT_LE, CT, path.name, split_file(path)[1]) for path in sorted(directory.iterdir())]
+    results[source] = send_cases(port, cases, timeout=60, source=source)
 
 
 def test_three_instances_behind_haproxy(tmp_path):
@@ -124,19 +121,19 @@ def test_three_instances_behind_haproxy(tmp_path):
             name = "scu%d" % n
             storescu_dirs[name] = tmp_path / "send" / name
             expected[name] = write_objects(storescu_dirs[name], "1%d" % n)
-        net_dirs = {}
+        raw_dirs = {}
         for n, source in enumerate(SOURCES):
-            net_dirs[source] = tmp_path / "send" / source
-            expected[source] = write_objects(net_dirs[source], "2%d" % n)
+            raw_dirs[source] = tmp_path / "send" / source
+            expected[source] = write_objects(raw_dirs[source], "2%d" % n)
 
         # all 16 senders at once
         scu_results: Dict[str, subprocess.CompletedProcess] = {}
-        net_results: Dict[str, object] = {}
+        raw_results: Dict[str, object] = {}
         threads = [threading.Thread(target=lambda name=name, d=d: scu_results.__setitem__(
             name, run_storescu(frontend, sorted(d.iterdir()), timeout=120)))
             for name, d in storescu_dirs.items()]
-        threads += [threading.Thread(target=send_with_pynetdicom, args=(frontend, source, d, net_results))
-                    for source, d in net_dirs.items()]
+        threads += [threading.Thread(target=send_raw, args=(frontend, source, d, raw_results))
+                    for source, d in raw_dirs.items()]
         for t in threads:
             t.start()
         for t in threads:
@@ -144,12 +141,12 @@ def test_three_instances_behind_haproxy(tmp_path):
         assert not any(t.is_alive() for t in threads)
         assert [r.returncode for r in scu_results.values()] == [0] * STORESCU_SENDERS, \
             [r.stderr for r in scu_results.values() if r.returncode]
-        assert net_results == {s: [0] * OBJECTS_EACH for s in SOURCES}
+        assert raw_results == {s: [0] * OBJECTS_EACH for s in SOURCES}
 
         # every object stored exactly once across the three output directories
         stored = {i: [p.name.split(".", 1)[1] for p in final_files(out)] for i, out in enumerate(outs)}
         everything = [uid for uids in stored.values() for uid in uids]
-        assert len(everything) == (STORESCU_SENDERS + PYNETDICOM_SENDERS) * OBJECTS_EACH
+        assert len(everything) == (STORESCU_SENDERS + RAW_SENDERS) * OBJECTS_EACH
         assert Counter(everything) == Counter(uid for uids in expected.values() for uid in uids)
         # each sender's study on one instance; the senders spread over more than one
         where = {}

@@ -97,8 +97,14 @@ class HeaderRead:
                                        % self.parser.received)
             raise ClosedBeforeHeader()
         count = self.parser.feed(data)
-        while count:            # the peeked bytes are there: this does not block
-            count -= len(conn.recv(count))
+        try:
+            while count:        # the peeked bytes are there: this does not block
+                taken = conn.recv(count)
+                if not taken:
+                    raise ConnectionResetError()
+                count -= len(taken)
+        except OSError:
+            raise ProxyHeaderError("connection lost while its header was read") from None
         return self.parser.header is not None
 
     def sender(self) -> Address:
