@@ -242,6 +242,26 @@ def test_process_models_honour_the_header(spawn, tmp_path, model):
             "signature (first bytes %r); connection closed" % ECHO_RQ[:1]) in err
 
 
+@pytest.mark.parametrize("model", sorted(MODELS))
+def test_process_models_bound_the_header_by_acse_timeout(spawn, tmp_path, model):
+    out = tmp_path / "out"
+    out.mkdir()
+    srv = spawn("fastscp", out, *MODELS[model], "-ta", "1", "--proxy-protocol", "127.0.0.1")
+    with socket.create_connection(("127.0.0.1", srv.port), timeout=20) as s:
+        s.sendall(b"PROXY TCP4 192.0")
+        start = time.monotonic()
+        try:
+            assert s.recv(1) == b""
+        except ConnectionResetError:
+            pass
+        assert 0.5 < time.monotonic() - start < 10
+    assert associate_from("127.0.0.1", srv.port, v1("192.0.2.7")) == 2     # still serving
+    _, err = srv.stop()
+    assert err.splitlines() == ["E: PROXY protocol header from load balancer 127.0.0.1 refused: "
+                                "no complete header within 1 seconds (16 bytes received); "
+                                "connection closed"]
+
+
 LOG_CONFIG = """\
 log4cplus.rootLogger = DEBUG, file
 log4cplus.appender.file = log4cplus::FileAppender

@@ -136,11 +136,12 @@ class AssociationProcess:
 
     def serve(self, conn: socket.socket, addr: Tuple[str, int]) -> None:
         self.conn = conn
+        deadline = time.monotonic() + self.config.acse_timeout
         try:
             if self.balancers is not None and self.balancers.relays(addr[0]):
-                # first: +ac, TLS and the association are for the sender it names
-                seconds = self.config.acse_timeout
-                sender = read_header(conn, addr, time.monotonic() + seconds, seconds)
+                # first: +ac, TLS and the association are for the sender it names;
+                # header and A-ASSOCIATE-RQ share the -ta deadline (as in Server)
+                sender = read_header(conn, addr, deadline, self.config.acse_timeout)
                 if sender is None:
                     return
                 addr = sender
@@ -155,8 +156,8 @@ class AssociationProcess:
                     host_name = lookup.name
                 if not self.access.admits(addr[0], lookup):
                     return
-            # the wait for the A-ASSOCIATE-RQ starts after the +ac check, as in storescp
-            deadline = time.monotonic() + self.config.acse_timeout
+                # the wait for the A-ASSOCIATE-RQ starts after the +ac check, as in storescp
+                deadline = time.monotonic() + self.config.acse_timeout
             conn.setblocking(True)
             try:
                 conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
