@@ -211,14 +211,52 @@ def pdv_corpus():
     out("pdv", "encode-list", b"\x02" + lst, written)
 
 
+def proxy_corpus():
+    """PROXY protocol headers (byte 0: chunking seed), each followed by
+    the first bytes of an A-ASSOCIATE-RQ."""
+    import ipaddress
+    written = set()
+    after = b"\x01\x00\x00\x00\x00\xcd\x00\x01"
+    sig = b"\r\n\r\n\x00\r\nQUIT\n"
+
+    def v2(ver_cmd, fam, block):
+        return sig + bytes([ver_cmd, fam]) + struct.pack(">H", len(block)) + block
+
+    def inet(src, dst):
+        a, b = ipaddress.ip_address(src), ipaddress.ip_address(dst)
+        return a.packed + b.packed + struct.pack(">HH", 40000, 104)
+
+    tlvs = b"\x01\x00\x05dicom" + b"\x04\x00\x00" + b"\x20\x00\x05\x01\x00\x00\x00\x00"
+    cases = {
+        "v1-tcp4": b"PROXY TCP4 192.0.2.7 198.51.100.1 40000 104\r\n",
+        "v1-tcp6": b"PROXY TCP6 2001:db8::7 ::ffff:192.0.2.1 65535 0\r\n",
+        "v1-unknown": b"PROXY UNKNOWN\r\n",
+        "v1-unknown-long": b"PROXY UNKNOWN " + b"f" * 90 + b"\r\n",
+        "v1-lf-only": b"PROXY TCP4 1.2.3.4 5.6.7.8 1 2\n",
+        "v2-tcp4": v2(0x21, 0x11, inet("192.0.2.7", "198.51.100.1")),
+        "v2-tcp6-tlv": v2(0x21, 0x21, inet("2001:db8::7", "2001:db8::1") + tlvs),
+        "v2-udp4": v2(0x21, 0x12, inet("192.0.2.7", "198.51.100.1")),
+        "v2-local": v2(0x20, 0x00, b""),
+        "v2-local-block": v2(0x20, 0x11, inet("127.0.0.1", "127.0.0.1")),
+        "v2-unix": v2(0x21, 0x31, b"/run/a".ljust(108, b"\x00") + b"/run/b".ljust(108, b"\x00")),
+        "v2-unspec": v2(0x21, 0x00, b"xyz"),
+        "v2-short": v2(0x21, 0x21, b"\x00" * 12),
+        "no-header": b"",
+    }
+    for name, header in sorted(cases.items()):
+        for seed in (0, 1, 5):
+            out("proxy", "%s-s%d" % (name, seed), bytes([seed]) + header + after, written)
+
+
 def main():
-    for target in ("writer", "pdu", "pdv"):
+    for target in ("writer", "pdu", "pdv", "proxy"):
         shutil.rmtree(os.path.join(HERE, "corpus", target), ignore_errors=True)
     writer_corpus()
     pdu_corpus()
     pdv_corpus()
+    proxy_corpus()
     total = 0
-    for target in ("writer", "pdu", "pdv"):
+    for target in ("writer", "pdu", "pdv", "proxy"):
         d = os.path.join(HERE, "corpus", target)
         files = os.listdir(d)
         size = sum(os.path.getsize(os.path.join(d, f)) for f in files)

@@ -12,6 +12,7 @@ cd "$(dirname "$0")/.."
 #   xinetd: the super-server the --inetd tests start (tests/superserver.py)
 #   openssl: the TLS tests make keys, certificates and CRLs and probe with s_client
 #   systemd: systemd-socket-activate (test_activation.py), systemd-analyze verify (test_deploy.py)
+#   haproxy: the load balancer in front of three instances, run with deploy/haproxy.cfg (test_haproxy.py)
 #   python3-venv, python3-dev: the README's install command with the system
 #     Python (scripts/check-install.sh, run by .ci/run)
 DEBIAN_PACKAGES=(
@@ -20,6 +21,7 @@ DEBIAN_PACKAGES=(
     xinetd
     openssl
     systemd
+    haproxy
     python3-venv
     python3-dev
 )

@@ -178,6 +178,42 @@ class Process:
         return out, err
 
 
+def listening(port: int) -> bool:
+    """A socket listens on `port` (read from /proc: a probing connection
+    would be a peer that the server logs, rules judge or a balancer relays)."""
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+            return True
+    return False
+
+
+class LoggedProcess:
+    """A server process, up once it listens (seen in /proc, no probe);
+    its output goes to files in `logdir`, so that a test can wait for a
+    line while it runs (`stderr_text`) and a chatty one never blocks."""
+
+    def __init__(self, argv: List[str], port: int, env, logdir: Path):
+        self.port = port
+        self._out, self._err = logdir / ("stdout-%d" % port), logdir / ("stderr-%d" % port)
+        with open(self._out, "w") as out, open(self._err, "w") as err:
+            self.proc = subprocess.Popen(argv, stdout=out, stderr=err, env=env)
+        if not wait_for(lambda: listening(port) or self.proc.poll() is not None, timeout=30):
+            self.stop()
+            raise RuntimeError("%s did not start listening" % argv)
+        if self.proc.poll() is not None:
+            self.stop()
+            raise RuntimeError("%s exited: %s" % (argv, self.stderr))
+
+    def stderr_text(self) -> str:
+        return self._err.read_text(errors="replace")
+
+    def stop(self) -> None:
+        terminate(self.proc)
+        self.stdout = self._out.read_text(errors="replace")
+        self.stderr = self.stderr_text()
+
+
 @pytest.fixture
 def spawn():
     """Start servers as processes: spawn('fastscp'|'dcmtk', outdir, *options, env=None) -> Process

@@ -115,8 +115,11 @@ def parse_command(data: bytes) -> dict:
 class RawPeer:
     """A blocking socket client that speaks bytes, with bounded waits."""
 
-    def __init__(self, port: int, host: str = "127.0.0.1", timeout: float = 10.0):
-        self.sock = socket.create_connection((host, port), timeout=timeout)
+    def __init__(self, port: int, host: str = "127.0.0.1", timeout: float = 10.0,
+                 source: Optional[str] = None):
+        """`source`: the local address to connect from (e.g. another loopback address)."""
+        self.sock = socket.create_connection((host, port), timeout=timeout,
+                                             source_address=None if source is None else (source, 0))
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.buf = b""
 
@@ -166,3 +169,33 @@ class RawPeer:
 
     def close(self) -> None:
         self.sock.close()
+
+
+def associate_from(source: str, port: int, prefix: bytes = b"") -> Optional[int]:
+    """Connect from loopback address `source`, send `prefix` (e.g. a PROXY
+    protocol header) and a C-ECHO A-ASSOCIATE-RQ in one segment: the type
+    of the first PDU answered (then released), or None if the server
+    closed the connection without sending a byte."""
+    with socket.socket() as s:
+        s.bind((source, 0))
+        s.settimeout(20)
+        s.connect(("127.0.0.1", port))
+        try:
+            s.sendall(prefix + associate_rq([(1, VERIFICATION, ["1.2.840.10008.1.2"])]))
+        except (BrokenPipeError, ConnectionResetError):
+            return None
+        data = b""
+        while len(data) < 6 or len(data) < 6 + int.from_bytes(data[2:6], "big"):
+            try:
+                chunk = s.recv(65536)
+            except ConnectionResetError:
+                chunk = b""
+            if not chunk:
+                assert data == b"", "a partial PDU before the close: %r" % data
+                return None
+            data += chunk
+        pdu_type = parse_pdus(data)[0][0]
+        if pdu_type == 2:
+            s.sendall(release_rq())
+            s.recv(65536)
+        return pdu_type

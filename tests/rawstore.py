@@ -10,7 +10,7 @@ association until the server aborts or closes it; then a new one is opened.
 from __future__ import annotations
 
 import struct
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from dicomnet import RawPeer, associate_rq, parse_ac_results, parse_command, release_rq, store_rq
 
@@ -32,8 +32,9 @@ def _pdvs(ctx: int, data: bytes, command: bool, max_pdv: int) -> bytes:
 
 
 class _Assoc:
-    def __init__(self, port: int, contexts: Dict[Tuple[str, str], int], timeout: float):
-        self.peer = RawPeer(port, timeout=timeout)
+    def __init__(self, port: int, contexts: Dict[Tuple[str, str], int], timeout: float,
+                 source: Optional[str]):
+        self.peer = RawPeer(port, timeout=timeout, source=source)
         self.timeout = timeout
         rq = associate_rq([(ctx, cls, [ts]) for (cls, ts), ctx in contexts.items()])
         self.peer.send(rq)
@@ -69,9 +70,11 @@ class _Assoc:
         self.peer.close()
 
 
-def send_cases(port: int, cases: Sequence[Case], max_pdv: int = 16372, timeout: float = 10.0) -> List[object]:
-    """Send the cases in order; return per case the status (int), ABORTED or
-    TIMEOUT.  Stops after a TIMEOUT (fewer results than cases)."""
+def send_cases(port: int, cases: Sequence[Case], max_pdv: int = 16372, timeout: float = 10.0,
+               source: Optional[str] = None) -> List[object]:
+    """Send the cases in order (connecting from address `source` if given);
+    return per case the status (int), ABORTED or TIMEOUT.  Stops after a
+    TIMEOUT (fewer results than cases)."""
     contexts: Dict[Tuple[str, str], int] = {}
     for ts, cls, _, _ in cases:
         if (cls, ts) not in contexts:
@@ -82,7 +85,7 @@ def send_cases(port: int, cases: Sequence[Case], max_pdv: int = 16372, timeout: 
     assoc = None
     for n, (ts, cls, inst, data) in enumerate(cases):
         if assoc is None:
-            assoc = _Assoc(port, contexts, timeout)
+            assoc = _Assoc(port, contexts, timeout, source)
         ctx = contexts[(cls, ts)]
         if ctx not in assoc.accepted:
             results.append("not accepted")

@@ -13,17 +13,16 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import threading
 from pathlib import Path
-from typing import List, Optional, Sequence
+from typing import List, Sequence
 
 import pytest
 
-from conftest import ECHOSCU, DCMTK_ENV, STORESCP, free_port, terminate, wait_for
-from dicomnet import VERIFICATION, associate_rq, parse_pdus, release_rq
+from conftest import ECHOSCU, DCMTK_ENV, STORESCP, LoggedProcess, free_port, wait_for
+from dicomnet import associate_from
 import tcpwrap_corpus
 
 from fastscp import ServerConfig, access, options
@@ -211,73 +210,16 @@ class Tables:
                       outdir)
 
 
-def listening(port: int) -> bool:
-    """A socket listens on `port` (read from /proc: a probing connection
-    would be a peer the rules judge and the server logs)."""
-    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
-        fields = line.split()
-        if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
-            return True
-    return False
-
-
-class Server:
-    """A server process in its namespace, up once it listens; its output
-    goes to files, so that a test can wait for a line (storescp closes a
-    denied connection first and logs after)."""
-
-    def __init__(self, argv: List[str], port: int, env, logdir: Path):
-        self.port = port
-        self._out, self._err = logdir / ("stdout-%d" % port), logdir / ("stderr-%d" % port)
-        with open(self._out, "w") as out, open(self._err, "w") as err:
-            self.proc = subprocess.Popen(argv, stdout=out, stderr=err, env=env)
-        if not wait_for(lambda: listening(port) or self.proc.poll() is not None, timeout=30):
-            self.stop()
-            raise RuntimeError("%s did not start listening" % argv)
-        if self.proc.poll() is not None:
-            self.stop()
-            raise RuntimeError("%s exited: %s" % (argv, self.stderr))
+class Server(LoggedProcess):
+    """A server process in its namespace; storescp closes a denied
+    connection first and logs after, so a test waits for the line."""
 
     def denials(self) -> List[str]:
-        return _wrapper_lines(self._err.read_text(errors="replace"))
+        return _wrapper_lines(self.stderr_text())
 
     def wait_denials(self, count: int) -> None:
         """Wait (bounded) until `count` denials were logged."""
         wait_for(lambda: len(self.denials()) >= count, timeout=20)
-
-    def stop(self) -> None:
-        terminate(self.proc)
-        self.stdout = self._out.read_text(errors="replace")
-        self.stderr = self._err.read_text(errors="replace")
-
-
-def associate_from(source: str, port: int) -> Optional[int]:
-    """Connect from loopback address `source`, send an A-ASSOCIATE-RQ: the
-    type of the first PDU answered (then released), or None if the server
-    closed the connection without sending a byte."""
-    with socket.socket() as s:
-        s.bind((source, 0))
-        s.settimeout(20)
-        s.connect(("127.0.0.1", port))
-        try:
-            s.sendall(associate_rq([(1, VERIFICATION, ["1.2.840.10008.1.2"])]))
-        except (BrokenPipeError, ConnectionResetError):
-            return None
-        data = b""
-        while len(data) < 6 or len(data) < 6 + int.from_bytes(data[2:6], "big"):
-            try:
-                chunk = s.recv(65536)
-            except ConnectionResetError:
-                chunk = b""
-            if not chunk:
-                assert data == b"", "a partial PDU before the close: %r" % data
-                return None
-            data += chunk
-        pdu_type = parse_pdus(data)[0][0]
-        if pdu_type == 2:
-            s.sendall(release_rq())
-            s.recv(65536)
-        return pdu_type
 
 
 def _wrapper_lines(stderr: str) -> List[str]:

@@ -443,7 +443,8 @@ def test_help_like_storescp(argv):
     assert set(ours) - set(theirs) == {"--list-profiles", "--profile-8996", "--profile-8996-mod",
                                        "--no-sni", "--expect-sni",
                                        "--max-associations", "--pdu-timeout",
-                                       "--max-inflated-size", "--max-inflation-ratio"}
+                                       "--max-inflated-size", "--max-inflation-ratio",
+                                       "--proxy-protocol"}
     # the same sections, in the same order
     assert _help_sections(out_s) == [t for t in _help_sections(out_o) if t in _help_sections(out_s)]
 
@@ -753,14 +754,16 @@ def test_table_consistent():
         "--write-xfer-deflated",
         # fastscp's own limits (not storescp's)
         "--max-associations", "--pdu-timeout", "--max-inflated-size", "--max-inflation-ratio",
+        # fastscp's own: behind a load balancer (issue 16)
+        "--proxy-protocol",
         # issue 14
         "--inetd",
         # TLS (issue 15): the whole section
         *(o.long for o in options.OPTIONS if o.section.startswith("transport layer security"))}
     assert len(options.OPTIONS) == len(names) - sum(1 for o in options.OPTIONS if o.short)
     # every option of the manual (3.6.9, which adds +ph +pg +pm +pb --no-sni --expect-sni),
-    # and fastscp's own limits
-    assert len(options.OPTIONS) == 119 + 4
+    # and fastscp's own limits and --proxy-protocol
+    assert len(options.OPTIONS) == 119 + 5
 
 
 # ---------------------------------------------------------------------------

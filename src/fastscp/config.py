@@ -109,6 +109,11 @@ class ServerConfig:
     #: connections served at once (--max-associations); more wait in the
     #: listen backlog until one ends
     max_associations: int = 200
+    #: load balancers (IP addresses or networks, e.g. "10.0.0.5",
+    #: "10.0.0.0/24") whose connections must begin with a PROXY protocol v1
+    #: or v2 header; its sender address then stands for the peer
+    #: (--proxy-protocol, a fastscp extension; fastscp.balancer); () = none
+    proxy_protocol: Tuple[str, ...] = ()
     #: seconds a PDU may take from its first byte to its last, however the
     #: bytes trickle in (--pdu-timeout); None = no limit
     pdu_timeout: Optional[float] = 60.0

@@ -105,6 +105,20 @@ def _check_values(config: ServerConfig) -> None:
     _seconds("pdu_timeout", config.pdu_timeout)
     _range("max_inflated_size", config.max_inflated_size, 1)
     _range("max_inflation_ratio", config.max_inflation_ratio, 1)
+    _check_balancers(config)
+
+
+def _check_balancers(config: ServerConfig) -> None:
+    """proxy_protocol: a tuple of IP addresses or networks."""
+    from fastscp.balancer import parse_networks
+    items = config.proxy_protocol
+    if isinstance(items, (str, bytes)) or not isinstance(items, (tuple, list)):
+        raise ConfigError("proxy_protocol must be a tuple of addresses, not %r" % (items,))
+    try:
+        parse_networks(items)
+    except ValueError as exc:
+        raise ConfigError("Invalid value for option %s (%s)"
+                          % (_name("proxy_protocol"), exc.args[0])) from None
 
 
 def _check_negotiation(config: ServerConfig) -> None:

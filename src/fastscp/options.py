@@ -197,6 +197,11 @@ def _directory(path: str) -> str:
     return path or "."
 
 
+def _address_list(text: str) -> Tuple[str, ...]:
+    """--proxy-protocol: comma-separated addresses (checked by config.validate())."""
+    return tuple(item.strip() for item in text.split(","))
+
+
 def _pair(first: int, second: int) -> Tuple[int, int]:
     return (first, second)
 
@@ -337,6 +342,11 @@ _opt(None, "--max-inflated-size", "a deflated data set may inflate to n MiB\nat 
 _opt(None, "--max-inflation-ratio", "past 64 MiB, a deflated data set may inflate\nto r times the bytes received at most\n(default: 100)",
      "[r]atio: integer", [Value("uint", min=1)], built=True,
      field="max_inflation_ratio", convert=int)
+
+_sub("load balancer (fastscp):")
+_opt(None, "--proxy-protocol", "connections from these load balancer addresses\nmust begin with a PROXY protocol v1/v2 header\nwhose sender address is then the peer's\n(default: none)",
+     "[a]ddresses: string (IP addresses or networks,\ncomma-separated)", [_S], built=True,
+     field="proxy_protocol", convert=_address_list)
 
 # -- TLS ---------------------------------------------------------------------
 _section("transport layer security (TLS) options")
@@ -986,6 +996,7 @@ def check_rest(cmd: CommandLine, level: str, settings: Optional[Settings] = None
     val("--pdu-timeout")
     val("--max-inflated-size")
     val("--max-inflation-ratio")
+    val("--proxy-protocol")
     # 5. configuration file conflicts
     if cmd.has("--config-file"):
         if prefer_name not in (None, "--prefer-uncompr"):

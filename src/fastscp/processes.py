@@ -33,6 +33,7 @@ import time
 from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Tuple, Union
 
 from fastscp.association import Association
+from fastscp.balancer import Balancers, read_header
 from fastscp.config import PROCESS_FORK, PROCESS_SINGLE, ServerConfig
 from fastscp.hostnames import Lookup, lookup_now
 from fastscp.log import APP_LOGGER
@@ -93,6 +94,8 @@ class AssociationProcess:
         if config.access_control:
             from fastscp.access import HostsAccess     # ctypes: only when +ac is asked for
             self.access = HostsAccess()
+        #: --proxy-protocol: peers whose connections begin with a PROXY header
+        self.balancers = Balancers.of(config.proxy_protocol)
         self.stopping = False
         self.conn: Optional[socket.socket] = None
         # --sleep-* pauses and the idle wait end early at shutdown
@@ -132,21 +135,29 @@ class AssociationProcess:
             _poll_in([self.wake_fd], seconds)
 
     def serve(self, conn: socket.socket, addr: Tuple[str, int]) -> None:
-        host_name: Union[str, Callable[[], str]] = addr[0]
-        lookup: Optional[Lookup] = None
-        if self.config.host_lookup:
-            # looked up when the association needs it, in this process only
-            host_name = lambda: lookup_now(addr[0]).name  # noqa: E731
         self.conn = conn
+        deadline = time.monotonic() + self.config.acse_timeout
         try:
+            if self.balancers is not None and self.balancers.relays(addr[0]):
+                # first: +ac, TLS and the association are for the sender it names;
+                # header and A-ASSOCIATE-RQ share the -ta deadline (as in Server)
+                sender = read_header(conn, addr, deadline, self.config.acse_timeout)
+                if sender is None:
+                    return
+                addr = sender
+            host_name: Union[str, Callable[[], str]] = addr[0]
+            lookup: Optional[Lookup] = None
+            if self.config.host_lookup:
+                # looked up when the association needs it, in this process only
+                host_name = lambda: lookup_now(addr[0]).name  # noqa: E731
             if self.access is not None:
                 if self.config.host_lookup:
                     lookup = lookup_now(addr[0])
                     host_name = lookup.name
                 if not self.access.admits(addr[0], lookup):
                     return
-            # the wait for the A-ASSOCIATE-RQ starts after the +ac check, as in storescp
-            deadline = time.monotonic() + self.config.acse_timeout
+                # the wait for the A-ASSOCIATE-RQ starts after the +ac check, as in storescp
+                deadline = time.monotonic() + self.config.acse_timeout
             conn.setblocking(True)
             try:
                 conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

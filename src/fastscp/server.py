@@ -26,6 +26,7 @@ import time
 from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Set, Tuple, Type, Union
 
 from fastscp import activation
+from fastscp.balancer import Balancers, ClosedBeforeHeader, HeaderRead, refused
 from fastscp.association import REQUEST_TIMEOUT_MESSAGE, Association
 from fastscp.hostnames import Lookup, Resolver
 from fastscp.config import ServerConfig
@@ -35,6 +36,7 @@ from fastscp.records import (
 )
 from fastscp.service import StoreService
 from fastscp.log import APP_LOGGER
+from fastscp.proxyheader import ProxyHeaderError
 
 if TYPE_CHECKING:
     from fastscp.access import HostsAccess
@@ -134,6 +136,8 @@ class Server:
         if config.access_control:
             from fastscp.access import HostsAccess     # ctypes: only when +ac is asked for
             self._access = HostsAccess()
+        #: --proxy-protocol: peers whose connections begin with a PROXY header
+        self._balancers = Balancers.of(config.proxy_protocol)
 
     @property
     def port(self) -> int:
@@ -246,12 +250,18 @@ class Server:
             pending = _Pending(conn, addr, time.monotonic() + self.config.acse_timeout)
             self._pending[conn] = pending
             sel.register(conn, selectors.EVENT_READ, pending)
-            if self._access is not None or self._tls is not None:
+            if self._balancers is not None and self._balancers.relays(addr[0]):
+                # read here first: +ac and TLS are for the sender in the header
+                pending.header = HeaderRead(addr)
+            elif self._access is not None or self._tls is not None:
                 # +ac: the thread checks the peer (DNS may be slow) before a byte is read;
                 # TLS: the handshake runs in the association's thread (tls.py)
                 self._hand_over(sel, pending)
 
     def _read_pending(self, sel: selectors.BaseSelector, pending: "_Pending") -> None:
+        if pending.header is not None:
+            self._read_header(sel, pending)
+            return
         try:
             data = pending.conn.recv(PREFIX_LIMIT)
         except BlockingIOError:
@@ -266,10 +276,30 @@ class Server:
         if _request_complete(pending.data) or len(pending.data) >= PREFIX_LIMIT:
             self._hand_over(sel, pending)
 
+    def _read_header(self, sel: selectors.BaseSelector, pending: "_Pending") -> None:
+        """A balancer connection's PROXY header: the sender becomes the peer."""
+        assert pending.header is not None
+        try:
+            if not pending.header.read_some(pending.conn):
+                return
+        except BlockingIOError:
+            return
+        except (ProxyHeaderError, ClosedBeforeHeader) as exc:
+            refused(pending.addr, exc)
+            self._drop_pending(sel, pending)
+            return
+        pending.addr = pending.header.sender()
+        pending.header = None
+        if self._access is not None or self._tls is not None:
+            self._hand_over(sel, pending)
+
     def _expire_pending(self, sel: selectors.BaseSelector) -> None:
         now = time.monotonic()
         for pending in [p for p in self._pending.values() if p.deadline <= now]:
-            if pending.data:
+            if pending.header is not None:
+                pending.header.expired(self.config.acse_timeout)
+                self._drop_pending(sel, pending)
+            elif pending.data:
                 # the association logs the deadline as it would after the hand-over
                 self._hand_over(sel, pending)
             else:
@@ -554,10 +584,12 @@ class _Workers:
 class _Pending:
     """A connection accepted, waiting in the accept loop for its A-ASSOCIATE-RQ."""
 
-    __slots__ = ("conn", "addr", "deadline", "data")
+    __slots__ = ("conn", "addr", "deadline", "data", "header")
 
     def __init__(self, conn: socket.socket, addr: "_Address", deadline: float) -> None:
         self.conn, self.addr, self.deadline, self.data = conn, addr, deadline, b""
+        #: a balancer connection's PROXY header, until it is read (--proxy-protocol)
+        self.header: Optional[HeaderRead] = None
 
 
 def _request_complete(data: bytes) -> bool:
