@@ -238,8 +238,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return EXIT_ERROR
 
     # 4. start-up checks (log lines, as storescp)
-    from ._dictionary import log_dictpath_problems
-    log_dictpath_problems()
+    if os.environ.get("DCMDICTPATH"):
+        # without it there is nothing to report, and the dictionary is loaded
+        # at the first C-STORE (start-up time)
+        from ._dictionary import log_dictpath_problems
+        log_dictpath_problems()
     if port is not None and port < 1024 and not _may_bind(port):
         log.critical("cannot listen on port %d, insufficient privileges", port)
         return EXIT_ERROR

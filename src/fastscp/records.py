@@ -74,7 +74,7 @@ class CompletedStudy(Record, frozen=True):
 #: on_store_request's answer: None = store as usual; a path (relative to the
 #: output directory, or absolute) = store exactly there; an int = refuse
 #: with that DIMSE failure status (0xA000-0xAFFF, 0xC000-0xCFFF, 0x01xx, 0x02xx)
-StoreDecision = Union[None, str, "os.PathLike[str]", int]
+StoreDecision = Union[None, str, os.PathLike[str], int]
 
 StoredHook = Callable[[StoredObject], None]
 StoreRequestHook = Callable[[StoreRequest], StoreDecision]
