@@ -13,7 +13,7 @@ import os
 import sys
 from typing import List, Optional, Sequence
 
-from . import __version__, inetd
+from . import __version__
 from . import options as opts
 from .config import ServerConfig
 from .errors import ConfigError, TLSSetupError
@@ -176,6 +176,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return EXIT_OK
     inetd_connection: Optional[int] = None
     if cmd.has("--inetd"):
+        from . import inetd     # here: --help and --version need no server modules
         # as storescp: from here on every message goes to /dev/null (or -lc)
         try:
             inetd_connection = inetd.take_over_stdio()

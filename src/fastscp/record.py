@@ -48,7 +48,7 @@ class _DataclassFields:
             if name in owner._factories:
                 default: Any = dataclasses.field(default_factory=owner._factories[name])
             else:
-                default = owner.__dict__.get(name, dataclasses.MISSING)
+                default = getattr(owner, name, dataclasses.MISSING)
                 if default is not dataclasses.MISSING:
                     default = dataclasses.field(default=default)
             spec.append((name, owner._types[name], default) if default is not dataclasses.MISSING
@@ -85,6 +85,8 @@ class Record:
         cls._types = types
         cls._fields = tuple(types)
         cls._factories = {}
+        for klass in reversed(cls.__mro__[1:]):           # the bases' factories
+            cls._factories.update(klass.__dict__.get("_factories", {}))
         for name in cls._fields:
             default = cls.__dict__.get(name)
             if isinstance(default, _Factory):
