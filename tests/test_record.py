@@ -1,7 +1,9 @@
 """fastscp.record.Record: the data classes behave as the dataclasses they replace."""
 from __future__ import annotations
 
+import copy
 import dataclasses
+import pickle
 from typing import Dict, List, Optional
 
 import pytest
@@ -79,6 +81,7 @@ def test_public_records_keep_their_api():
     assert info.peer_host_name == "" and dataclasses.asdict(info)["calling_ae_title"] == "A"
     with pytest.raises(AttributeError):
         info.peer_port = 1                              # type: ignore[misc]
+    assert pickle.loads(pickle.dumps(info)) == info and copy.deepcopy(config) == config
 
 
 def test_inherited_fields_come_first():
