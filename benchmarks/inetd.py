@@ -7,6 +7,10 @@ A super-server starts one process per association, so start-up is the cost:
   A-ASSOCIATE-RQ is already waiting on the connection handed over as
   standard input (as inetd hands it over); median and minimum of N starts,
   and the CPU time of each run (echo-less: the peer closes after the AC).
+  Beside storescp and fastscp's console script: ``python -m fastscp`` (the
+  script's own cost), and the floor CPython sets on this machine -- the same
+  venv's interpreter writing the AC's first byte at once (``python -c``,
+  and with ``-I -S``: no site, no .pth files).
 * ``xinetd``: Debian's xinetd serving both (``tests/superserver.py``) on two
   loopback ports; 200 sequential echoscu associations (one C-ECHO each) and
   200 sequential storescu associations (one small C-STORE each: pydicom's
@@ -42,9 +46,20 @@ STORESCP, STORESCU, ECHOSCU = "/usr/bin/storescp", "/usr/bin/storescu", "/usr/bi
 #: storescp writes each PDU with two write()s: without TCP_NODELAY Nagle adds ~40 ms
 DCMTK_ENV = {"TCP_NODELAY": "1"}
 KINDS = ("storescp", "fastscp")
+#: the A-ASSOCIATE-AC's PDU type, written by an interpreter that does nothing else
+_FIRST_BYTE = "import os; os.write(0, b'\\x02')"
+#: start-up rows beyond KINDS: name -> argv (after the interpreter) and output directory
+STARTUP_EXTRA = {
+    "python -m fastscp": lambda outdir: ["-m", "fastscp", "--inetd", "-od", outdir],
+    "floor: python -c (1st byte only)": lambda outdir: ["-c", _FIRST_BYTE],
+    "floor: python -I -S -c (1st byte only)": lambda outdir: ["-I", "-S", "-c", _FIRST_BYTE],
+}
 
 
 def server_argv(kind: str, fastscp: str, outdir: str) -> List[str]:
+    if kind in STARTUP_EXTRA:
+        # the interpreter of the console script's venv
+        return [str(Path(fastscp).parent / "python"), *STARTUP_EXTRA[kind](outdir)]
     return [STORESCP if kind == "storescp" else fastscp, "--inetd", "-od", outdir]
 
 
@@ -85,7 +100,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--associations", type=int, default=200, help="0: start-up only")
     ap.add_argument("--repeat", type=int, default=5)
-    ap.add_argument("--starts", type=int, default=30, help="start-ups measured per server")
+    ap.add_argument("--starts", type=int, default=50, help="start-ups measured per server")
     ap.add_argument("--fastscp", default=str(Path(sys.executable).parent / "fastscp"),
                     help="the fastscp program (default: the console script next to this Python)")
     ap.add_argument("--results", default=str(HERE / "results" / "inetd.md"))
@@ -104,15 +119,17 @@ def main() -> int:
             os.mkdir(d)
         envs = {"storescp": DCMTK_ENV, "fastscp": {}}
 
-        starts: Dict[str, List[Tuple[float, float]]] = {k: [] for k in KINDS}
+        started = KINDS + tuple(STARTUP_EXTRA)
+        starts: Dict[str, List[Tuple[float, float]]] = {k: [] for k in started}
         for _ in range(args.starts):
-            for k in KINDS:
-                starts[k].append(time_to_ac(server_argv(k, args.fastscp, out[k]), envs[k]))
+            for k in started:
+                starts[k].append(time_to_ac(server_argv(k, args.fastscp, out.get(k, out["fastscp"])),
+                                            envs.get(k, {})))
         say("## exec to the first byte of the A-ASSOCIATE-AC (%d starts each, interleaved)\n"
             % args.starts)
         say("| server | median ms | min ms | CPU ms of the run (median) |")
         say("|---|---|---|---|")
-        for k in KINDS:
+        for k in started:
             walls_ms = [1e3 * w for w, _ in starts[k]]
             say("| %s | %.1f | %.1f | %.1f |" % (k, statistics.median(walls_ms), min(walls_ms),
                                                  1e3 * statistics.median(c for _, c in starts[k])))

@@ -13,12 +13,19 @@ Public API:
 """
 from __future__ import annotations
 
+import os
+from importlib.machinery import EXTENSION_SUFFIXES
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from fastscp._writer import DatasetWriter
     from fastscp.aio import AsyncServer
+    from fastscp.association import Association
+    from fastscp.config import ServerConfig
     from fastscp.logconfig import configure_logging
     from fastscp.processes import serve
+    from fastscp.records import AssociationInfo, CompletedStudy, StoredObject, StoreRequest
+    from fastscp.server import Server
 
 from fastscp._version import __version__
 
@@ -26,45 +33,49 @@ _COMPILED = ("_sink", "_dimse", "_pdu", "_pdv", "_writer")
 
 
 def _check_compiled() -> None:
-    """Fail loudly if the compiled hot path is missing (no slow fallback)."""
-    import importlib
+    """Fail loudly if the compiled hot path is missing (no slow fallback).
+    Only the files are looked for: importing the modules here would cost
+    every start what only some runs need."""
+    here = os.path.dirname(__file__)
     for name in _COMPILED:
-        try:
-            module = importlib.import_module("fastscp." + name)
-        except ImportError as exc:
+        if not any(os.path.isfile(os.path.join(here, name + suffix)) for suffix in EXTENSION_SUFFIXES):
             raise ImportError(
-                "fastscp's compiled module fastscp.%s is missing (%s); "
-                "install fastscp with pip so that its Cython extensions are built" % (name, exc)
-            ) from exc
-        if not module.__file__ or module.__file__.endswith((".py", ".pyx")):
-            raise ImportError("fastscp.%s is not compiled" % name)
+                "fastscp's compiled module fastscp.%s is missing; install fastscp with pip so "
+                "that its Cython extensions are built" % name)
 
 
 _check_compiled()
 
-from fastscp.association import Association  # noqa: E402
-from fastscp.config import ServerConfig  # noqa: E402
-from fastscp.server import Server  # noqa: E402
-from fastscp.records import (  # noqa: E402
-    AssociationInfo, CompletedStudy, StoredObject, StoreRequest,
-)
-from fastscp._writer import DatasetWriter  # noqa: E402
-
+#: the public names and the modules they live in, imported when first asked
+#: for: `fastscp.cli` imports only what its command line needs (start-up time,
+#: which --inetd pays per association)
+_EXPORTS = {
+    "Server": "fastscp.server",
+    "ServerConfig": "fastscp.config",
+    "Association": "fastscp.association",
+    "DatasetWriter": "fastscp._writer",
+    "AssociationInfo": "fastscp.records",
+    "CompletedStudy": "fastscp.records",
+    "StoredObject": "fastscp.records",
+    "StoreRequest": "fastscp.records",
+    "AsyncServer": "fastscp.aio",
+    "configure_logging": "fastscp.logconfig",
+    "serve": "fastscp.processes",
+}
 
 
 def __getattr__(name: str) -> object:
-    # imported when first asked for: asyncio, -lc's modules and the process models cost
-    # start-up time that the command line's other paths do not need
-    if name == "AsyncServer":
-        from fastscp.aio import AsyncServer
-        return AsyncServer
-    if name == "configure_logging":
-        from fastscp.logconfig import configure_logging
-        return configure_logging
-    if name == "serve":
-        from fastscp.processes import serve
-        return serve
-    raise AttributeError("module 'fastscp' has no attribute %r" % name)
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError("module 'fastscp' has no attribute %r" % name)
+    import importlib
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value         # asked once
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
 
 
 __all__ = ["Server", "AsyncServer", "serve", "ServerConfig", "StoredObject", "AssociationInfo", "StoreRequest",

@@ -13,7 +13,7 @@ import os
 import sys
 from typing import List, Optional, Sequence
 
-from . import __version__, inetd
+from . import __version__
 from . import options as opts
 from .config import ServerConfig
 from .errors import ConfigError, TLSSetupError
@@ -176,6 +176,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return EXIT_OK
     inetd_connection: Optional[int] = None
     if cmd.has("--inetd"):
+        from . import inetd     # here: --help and --version need no server modules
         # as storescp: from here on every message goes to /dev/null (or -lc)
         try:
             inetd_connection = inetd.take_over_stdio()
@@ -238,8 +239,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return EXIT_ERROR
 
     # 4. start-up checks (log lines, as storescp)
-    from ._dictionary import log_dictpath_problems
-    log_dictpath_problems()
+    if os.environ.get("DCMDICTPATH"):
+        # without it there is nothing to report, and the dictionary is loaded
+        # at the first C-STORE (start-up time)
+        from ._dictionary import log_dictpath_problems
+        log_dictpath_problems()
     if port is not None and port < 1024 and not _may_bind(port):
         log.critical("cannot listen on port %d, insufficient privileges", port)
         return EXIT_ERROR

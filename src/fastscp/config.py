@@ -8,7 +8,7 @@ defaults here are the one place for storescp's defaults.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from fastscp.record import Record
 from typing import Any, Optional, Tuple
 
 #: Implementation Class UID and Version Name fastscp announces and writes.
@@ -56,8 +56,7 @@ MIN_MAX_PDU = 4096
 MAX_MAX_PDU = 131072
 
 
-@dataclass
-class ServerConfig:
+class ServerConfig(Record):
     """Everything that decides how the server behaves.
 
     Field defaults are those of DCMTK storescp.

@@ -213,6 +213,9 @@ _TLS_FIELDS = ("tls_key_cert", "tls_password", "tls_der", "tls_ca_files", "tls_c
 
 def _check_tls(config: ServerConfig) -> None:
     """The TLS settings, in storescp 3.6.9's order (options._TLS_CHECK_ORDER)."""
+    if config.tls_context is None and all(getattr(config, name) == getattr(_DEFAULTS, name)
+                                          for name in _TLS_FIELDS):
+        return      # plain TCP: nothing to check, and ssl stays unimported (start-up time)
     from fastscp.tls_suites import BY_KEY, profile_available
     if config.tls_context is not None:
         import ssl

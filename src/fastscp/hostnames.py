@@ -26,7 +26,9 @@ def reverse_lookup(address: str) -> Optional[str]:
     """The reverse DNS name of `address`, whole (storescp: gethostbyaddr's
     h_name, not checked against the forward mapping); None if it has none."""
     try:
-        return socket.gethostbyaddr(address)[0] or None
+        # as bytes (CPython takes them, typeshed says str): a str is encoded
+        # with the "idna" codec, whose import costs start-up time
+        return socket.gethostbyaddr(address.encode("ascii"))[0] or None  # type: ignore[arg-type]
     except (OSError, UnicodeError):
         return None
 

@@ -30,7 +30,6 @@ SysLogAppender                 ``facility`` (default user), ``ident``; with
 """
 from __future__ import annotations
 
-import datetime
 import errno
 import logging
 import os
@@ -400,6 +399,7 @@ _PERIODS = {"WEEKLY": 7 * 86400, "DAILY": 86400, "TWICE_DAILY": 12 * 3600,
 
 def period_start(now: float, schedule: str) -> float:
     """The start of the period of ``schedule`` that ``now`` is in (local time)."""
+    import datetime     # here: only daily rolling files need it (start-up time)
     t = datetime.datetime.fromtimestamp(int(now)).replace(second=0)
     if schedule == "MONTHLY":
         t = t.replace(day=1, hour=0, minute=0)
@@ -417,6 +417,7 @@ def period_start(now: float, schedule: str) -> float:
 def next_rollover(start: float, schedule: str) -> float:
     """When the period that ``start`` begins ends."""
     if schedule == "MONTHLY":
+        import datetime
         t = datetime.datetime.fromtimestamp(start)
         year, month = (t.year + 1, 1) if t.month == 12 else (t.year, t.month + 1)
         try:

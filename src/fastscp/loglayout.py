@@ -35,7 +35,7 @@ import os
 import socket
 import threading
 import time
-from dataclasses import dataclass
+from fastscp.record import Record
 from typing import Callable, Dict, List, Optional, Tuple
 
 from .log import level_name, log4cplus_name, loglog
@@ -169,8 +169,7 @@ class TTCCLayout(_Base):
                                              log4cplus_name(record.name), message)
 
 
-@dataclass
-class _Spec:
+class _Spec(Record):
     """The formatting of one converter: %[-][min][.max]."""
 
     left_align: bool = False

@@ -26,7 +26,7 @@ syntax listed, whether or not the peer asked (as storescp does).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from fastscp.record import Record, field
 from typing import TYPE_CHECKING, Dict, FrozenSet, Iterable, List, Optional, Sequence, Tuple
 
 from fastscp import pdu_records
@@ -72,8 +72,7 @@ def uid_has_name(uid: str) -> bool:
     return uid in _NAMED_UIDS
 
 
-@dataclass
-class Negotiation:
+class Negotiation(Record):
     """The answer to an A-ASSOCIATE-RQ's proposals."""
 
     results: List[pdu_records.PresentationContextResult]

@@ -32,7 +32,7 @@ when the server starts (`fastscp.tls`).
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from fastscp.record import Record, field
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from fastscp import config as cfg
@@ -85,8 +85,7 @@ class NotAvailableError(CommandLineError):
 # the table
 # ---------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class Value:
+class Value(Record, frozen=True):
     """One value word of an option."""
 
     #: "str", "int" (signed, like C long) or "uint" (unsigned, like C unsigned long)
@@ -95,8 +94,7 @@ class Value:
     max: Optional[int] = None
 
 
-@dataclass(frozen=True)
-class Option:
+class Option(Record, frozen=True):
     long: str
     short: Optional[str]
     #: help text (own words); "\n" separates lines
@@ -708,16 +706,14 @@ def is_option_word(arg: str) -> bool:
     return len(arg) >= 2 and arg[0] in "+-" and not ("0" <= arg[1] <= "9")
 
 
-@dataclass
-class Occurrence:
+class Occurrence(Record):
     option: Option
     values: Tuple[str, ...]
     #: position of the option word in the expanded argument list
     index: int
 
 
-@dataclass
-class CommandLine:
+class CommandLine(Record):
     """The result of parsing: expanded arguments, options and parameters."""
 
     args: List[str]
@@ -918,8 +914,7 @@ def _check_log_config(path: str) -> None:
         raise CommandLineError(str(exc)) from None
 
 
-@dataclass
-class Settings:
+class Settings(Record):
     """What the checks found: the port, the log level, and the options'
     checked values and ServerConfig settings (`config_fields`)."""
 

@@ -6,9 +6,8 @@ storage service calls it for every C-STORE.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Dict, Optional, Union
+from typing import TYPE_CHECKING, Any, Dict, Optional
 
-from fastscp._writer import DatasetWriter
 from fastscp.config import (
     IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME, IMPLEMENTATION_VERSION_NAME_BP,
     ServerConfig,
@@ -17,10 +16,13 @@ from fastscp.uids import DEFLATED_EXPLICIT_VR_LITTLE_ENDIAN
 
 
 if TYPE_CHECKING:
+    from typing import Union
+
+    from fastscp._writer import DatasetWriter
     from fastscp.deflate import DeflatedWriter
 
-#: what make_writer returns: a sink with finish() (a WriteResult) and close()
-Writer = Union[DatasetWriter, "DeflatedWriter"]
+    #: what make_writer returns: a sink with finish() (a WriteResult) and close()
+    Writer = Union[DatasetWriter, DeflatedWriter]
 
 def writer_options(config: ServerConfig) -> Dict[str, Any]:
     """Keyword arguments of `DatasetWriter` for the output options of ``config``
@@ -72,4 +74,7 @@ def make_writer(config: ServerConfig, fd: int, transfer_syntax: str, *, calling_
                               compression_level=config.compression_level,
                               max_inflated_size=config.max_inflated_size,
                               max_inflation_ratio=config.max_inflation_ratio, **common)
+    # imported at the first C-STORE, not at start-up: the writer loads the
+    # data dictionary, which an association of C-ECHOs never needs
+    from fastscp._writer import DatasetWriter
     return DatasetWriter(fd, transfer_syntax, **common)

@@ -5,7 +5,7 @@ association layer decides on them and hands the answer back for encoding.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from fastscp.record import Record, field
 from typing import Dict, List, Optional, Tuple
 
 # PDU types (PS3.8 §9.3)
@@ -33,15 +33,13 @@ PC_ABSTRACT_SYNTAX_NOT_SUPPORTED = 3
 PC_TRANSFER_SYNTAXES_NOT_SUPPORTED = 4
 
 
-@dataclass
-class PresentationContextProposal:
+class PresentationContextProposal(Record):
     context_id: int
     abstract_syntax: str
     transfer_syntaxes: List[str]
 
 
-@dataclass
-class UserInformation:
+class UserInformation(Record):
     max_length: Optional[int] = None
     implementation_class_uid: Optional[str] = None
     implementation_version_name: Optional[str] = None
@@ -57,8 +55,7 @@ class UserInformation:
     user_identity: Optional[bytes] = None
 
 
-@dataclass
-class AssociateRequest:
+class AssociateRequest(Record):
     protocol_version: int
     #: the 16-byte AE title fields as received (not stripped)
     called_ae_raw: bytes
@@ -76,8 +73,7 @@ class AssociateRequest:
         return self.calling_ae_raw.decode("ascii", "replace").strip()
 
 
-@dataclass
-class PresentationContextResult:
+class PresentationContextResult(Record):
     context_id: int
     result: int
     #: the accepted transfer syntax (for a refused context a placeholder)

@@ -18,7 +18,7 @@ import logging
 import os
 import threading
 import time
-from dataclasses import dataclass, field
+from fastscp.record import Record, field
 from typing import TYPE_CHECKING, List, Optional, Set, Tuple
 
 from fastscp.config import SORT_PATIENT_NAME, SORT_STUDY_UID
@@ -133,8 +133,7 @@ def safe_component(name: str, what: str) -> str:
 
 # -- the shared state ------------------------------------------------------------
 
-@dataclass
-class Study:
+class Study(Record):
     """A study being received: its directory and the files stored in it so far."""
     uid: str
     directory: str

@@ -205,6 +205,9 @@ class _Parent:
         self.config = config
         # built once here, inherited by every child
         self.negotiator = Negotiator.from_config(config)
+        # so is the writer with its data dictionary (otherwise imported at the
+        # first C-STORE, which keeps it out of --inetd's start-up)
+        import fastscp._writer  # noqa: F401
         # the TLS context is made here, once, and inherited by every child
         self._sock, self.tls = listen_with_tls(config)
         self._wake_r, self._wake_w = os.pipe()

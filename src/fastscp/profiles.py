@@ -32,7 +32,7 @@ file:``; fastscp adds the file and, where there is one, the line.
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
+from fastscp.record import Record, field
 from typing import Dict, List, Optional, Tuple
 
 from fastscp import uids
@@ -128,22 +128,19 @@ def transfer_syntax_display_name(uid: str) -> Optional[str]:
 # the file
 # ---------------------------------------------------------------------------
 
-@dataclass
-class Entry:
+class Entry(Record):
     key: str        # normalised
     value: str      # stripped, case kept
     line: int
 
 
-@dataclass
-class Section:
+class Section(Record):
     name: str       # normalised
     line: int
     entries: Dict[str, Entry] = field(default_factory=dict)
 
 
-@dataclass
-class ConfigFile:
+class ConfigFile(Record):
     path: str
     #: normalised supersection name -> normalised section name -> Section
     supersections: Dict[str, Dict[str, Section]] = field(default_factory=dict)
@@ -206,8 +203,7 @@ def read_config(path: str) -> ConfigFile:
 ROLE_SCU, ROLE_SCP, ROLE_BOTH = "SCU", "SCP", "BOTH"
 
 
-@dataclass
-class Profile:
+class Profile(Record):
     """One negotiation profile, resolved to UIDs."""
 
     name: str

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
+from fastscp.record import Record
 from typing import Any, Callable, Optional, Protocol, Tuple, Union
 
 from fastscp._sink import DatasetSink
@@ -17,8 +17,7 @@ from fastscp.log import APP_LOGGER
 log = logging.getLogger(APP_LOGGER)
 
 
-@dataclass(frozen=True)
-class AssociationInfo:
+class AssociationInfo(Record, frozen=True):
     """Who is on the other side of an association."""
     calling_ae_title: str
     called_ae_title: str
@@ -29,8 +28,7 @@ class AssociationInfo:
     peer_host_name: str = ""
 
 
-@dataclass(frozen=True)
-class StoreRequest:
+class StoreRequest(Record, frozen=True):
     """What an ``on_store_request`` callback receives: a C-STORE-RQ command
     that just arrived, before any byte of its data set."""
     sop_class_uid: str
@@ -42,8 +40,7 @@ class StoreRequest:
     default_name: str
 
 
-@dataclass(frozen=True)
-class StoredObject:
+class StoredObject(Record, frozen=True):
     """What the `on_stored` hook receives for each object written."""
     path: str
     sop_class_uid: str
@@ -58,8 +55,7 @@ class StoredObject:
     stored_transfer_syntax: str = ""
 
 
-@dataclass(frozen=True)
-class CompletedStudy:
+class CompletedStudy(Record, frozen=True):
     """What an ``on_study_complete`` callback receives."""
     study_instance_uid: str
     #: the study's directory (the output directory without a sort option)
@@ -78,7 +74,7 @@ class CompletedStudy:
 #: on_store_request's answer: None = store as usual; a path (relative to the
 #: output directory, or absolute) = store exactly there; an int = refuse
 #: with that DIMSE failure status (0xA000-0xAFFF, 0xC000-0xCFFF, 0x01xx, 0x02xx)
-StoreDecision = Union[None, str, "os.PathLike[str]", int]
+StoreDecision = Union[None, str, os.PathLike[str], int]
 
 StoredHook = Callable[[StoredObject], None]
 StoreRequestHook = Callable[[StoreRequest], StoreDecision]
@@ -86,8 +82,7 @@ StudyHook = Callable[[CompletedStudy], None]
 AssociationHook = Callable[[AssociationInfo], None]
 
 
-@dataclass
-class Hooks:
+class Hooks(Record):
     """The embedding API's callbacks (all optional); see `fastscp.Server`."""
     on_stored: Optional[StoredHook] = None
     on_store_request: Optional[StoreRequestHook] = None

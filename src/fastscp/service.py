@@ -11,14 +11,13 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from typing import Callable, Optional, Tuple
+from typing import TYPE_CHECKING, Callable, Optional, Tuple
 
 from fastscp import status as st
 from fastscp._sink import DatasetSink, DiscardSink
-from fastscp._writer import DatasetWriter, WriteResult
 from fastscp.config import ServerConfig
 from fastscp.errors import DatasetError, OutputError
-from fastscp.output import Writer, make_writer, stored_transfer_syntax
+from fastscp.output import make_writer, stored_transfer_syntax
 from fastscp.placement import Study
 from fastscp.records import (
     AssociationInfo, Hooks, StoredHook, StoredObject, StoreRequest, StoreRequestHook, call_hook,
@@ -27,6 +26,10 @@ from fastscp.status import is_failure_status
 from fastscp.storage import PlacementFailed, Storage
 from fastscp.study import StudyEvents
 from fastscp.log import APP_LOGGER
+
+if TYPE_CHECKING:
+    from fastscp._writer import DatasetWriter, WriteResult
+    from fastscp.output import Writer
 
 log = logging.getLogger(APP_LOGGER)
 
@@ -318,6 +321,7 @@ class StoreService:
                              command_sop_class_uid=sop_class_uid,
                              command_sop_instance_uid=sop_instance_uid,
                              temp_dir=temp_dir, convert=convert)
+        from fastscp._writer import DatasetWriter     # loaded by make_writer (not at start-up)
         last.key = key
         last.writer = (writer if type(writer) is DatasetWriter and not self.config.bit_preserving
                        else None)

@@ -16,7 +16,7 @@ import itertools
 import logging
 import os
 import re
-from dataclasses import dataclass
+from fastscp.record import Record
 from typing import TYPE_CHECKING, Callable, Optional, Set, Tuple, TypeVar
 from fastscp.log import APP_LOGGER
 
@@ -56,8 +56,7 @@ def display_directory(path: str) -> str:
     return path.rstrip("/") or "/"
 
 
-@dataclass(frozen=True)
-class Placed:
+class Placed(Record, frozen=True):
     """Where `Storage.place` put an object."""
     directory: str
     final_path: str

@@ -11,7 +11,7 @@ import functools
 import logging
 import re
 import ssl
-from dataclasses import dataclass
+from fastscp.record import Record
 from typing import Dict, List, Optional, Sequence, Tuple
 
 log = logging.getLogger("fastscp")
@@ -66,8 +66,7 @@ def _known(suites: Sequence[str]) -> Tuple[str, ...]:
     return tuple(s for s in suites if suite_available(openssl_name(s)))
 
 
-@dataclass(frozen=True)
-class Profile:
+class Profile(Record, frozen=True):
     """One of storescp's security profiles (the ServerConfig value is `key`)."""
 
     key: str

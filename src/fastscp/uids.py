@@ -20,8 +20,8 @@ Note (spec section 8.5): Debian's DCMTK 3.6.7 refuses 13 of the storage
 classes listed here; this table follows the 3.6.9 manual.
 """
 
-from __future__ import annotations
-
+# no `from __future__ import annotations`: the NamedTuple classes below would
+# compile each of their (then textual) field annotations at import (start-up time)
 import sys
 from typing import Dict, NamedTuple, Optional, Tuple
 
