@@ -23,8 +23,9 @@ from __future__ import annotations
 import ipaddress
 import re
 import struct
-from dataclasses import dataclass
 from typing import Optional, Tuple
+
+from fastscp.record import Record
 
 #: the start of a version 1 header
 V1_PREFIX = b"PROXY "
@@ -56,8 +57,7 @@ class ProxyHeaderError(ValueError):
 Address = Tuple[str, int]
 
 
-@dataclass(frozen=True)
-class ProxyHeader:
+class ProxyHeader(Record, frozen=True):
     """A parsed header."""
 
     #: 1 (text) or 2 (binary)

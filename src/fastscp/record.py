@@ -15,7 +15,14 @@ first time something asks for it.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, ClassVar, Dict, Tuple, TypeVar, dataclass_transform
+import sys
+from typing import Any, Callable, ClassVar, Dict, Tuple, TypeVar
+
+if sys.version_info >= (3, 11):
+    from typing import dataclass_transform
+else:                       # only type checkers read it; they know it under any Python
+    def dataclass_transform(**_: Any) -> Callable[[Any], Any]:
+        return lambda cls: cls
 
 _T = TypeVar("_T")
 
