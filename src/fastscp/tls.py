@@ -179,17 +179,20 @@ def _add_verify_file(ctx: ssl.SSLContext, path: str, der: bool) -> bool:
 
 
 def _load_key(path: str, der: bool, password: Optional[str]) -> Any:
+    """The server's private key.  An RSA key's primes are not tested (as
+    OpenSSL does not when storescp loads it): the test costs ~70 ms of CPU at
+    each start, and the key's match with the certificate is checked anyway."""
     from cryptography.hazmat.primitives import serialization as ser
     fatal = "000b:0004 Unable to load private TLS key from '%s'" % path
     data = _read_file(path, fatal)
     if der:                         # as storescp: DER keys are never encrypted
         try:
-            return ser.load_der_private_key(data, None)
+            return ser.load_der_private_key(data, None, unsafe_skip_rsa_key_validation=True)
         except (ValueError, TypeError):
             _openssl_error("0680007b", "asn1 encoding routines: header too long")
             raise TLSSetupError(fatal) from None
     try:
-        return ser.load_pem_private_key(data, None)
+        return ser.load_pem_private_key(data, None, unsafe_skip_rsa_key_validation=True)
     except TypeError:               # encrypted: the password is needed now, once
         pass
     except ValueError:
@@ -200,7 +203,8 @@ def _load_key(path: str, der: bool, password: Optional[str]) -> Any:
         if password is None:
             raise TLSSetupError(fatal)
     try:
-        return ser.load_pem_private_key(data, password.encode())
+        return ser.load_pem_private_key(data, password.encode(),
+                                        unsafe_skip_rsa_key_validation=True)
     except (ValueError, TypeError):
         _openssl_error("1c800064", "Provider routines: bad decrypt")
         raise TLSSetupError(fatal) from None
