@@ -482,6 +482,27 @@ def tree_hwm_mb(pid: int) -> float:
     return total_kb * 1024 / 1e6
 
 
+#: the server counts as started once its CPU time stayed the same this long
+IDLE_SPELL = 0.3
+#: ... but is measured anyway after this long
+IDLE_WAIT_MAX = 10.0
+
+
+def wait_until_idle(pid: int) -> None:
+    """Wait until the server has finished starting up: its CPU time did not
+    grow for IDLE_SPELL seconds (bounded by IDLE_WAIT_MAX).  A server may
+    listen before its start-up is over (fastscp and storescp bind the port
+    before they read TLS keys); that CPU and wall time is not the transfer's."""
+    deadline = time.monotonic() + IDLE_WAIT_MAX
+    last = tree_cpu_seconds(pid)
+    while time.monotonic() < deadline:
+        time.sleep(IDLE_SPELL)
+        now = tree_cpu_seconds(pid)
+        if now == last:
+            return
+        last = now
+
+
 def is_listening(port: int) -> bool:
     """True if some socket is in LISTEN state on *port* (checked in /proc so
     that no probe association is opened)."""
@@ -662,7 +683,7 @@ def run_one(server: Server, w: Workload, src_dir: Path, files: List[Path], workd
                 res.error = "server did not listen within 30 s"
                 return res
             time.sleep(0.05)
-        time.sleep(0.2)  # let the server finish starting up (idle)
+        wait_until_idle(proc.pid)
 
         cpu0 = tree_cpu_seconds(proc.pid)
         client_env = dict(os.environ, TCP_NODELAY="1")
