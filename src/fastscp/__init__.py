@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 from fastscp._version import __version__
 
-_COMPILED = ("_sink", "_dimse", "_pdu", "_pdv", "_writer")
+_COMPILED = ("_sink", "_dimse", "_pdu", "_pdv", "_writer", "_counters")
 
 
 def _check_compiled() -> None:
