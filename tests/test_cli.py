@@ -765,8 +765,8 @@ def test_table_consistent():
         *(o.long for o in options.OPTIONS if o.section.startswith("transport layer security"))}
     assert len(options.OPTIONS) == len(names) - sum(1 for o in options.OPTIONS if o.short)
     # every option of the manual (3.6.9, which adds +ph +pg +pm +pb --no-sni --expect-sni),
-    # and fastscp's own limits and --proxy-protocol
-    assert len(options.OPTIONS) == 119 + 5
+    # and fastscp's own limits, --proxy-protocol and monitoring
+    assert len(options.OPTIONS) == 119 + 5 + 3
 
 
 # ---------------------------------------------------------------------------
