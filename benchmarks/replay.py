@@ -6,9 +6,10 @@ per-object addition (such as the counters of `fastscp.stats`) shows.
 
     python benchmarks/replay.py [--objects 2000] [--repeat 7] [--dir /dev/shm]
 
-Prints the median microseconds per object over the repeats.  To compare two
-builds, run it with each one's Python in turn, pinned to one core
-(``taskset -c 1``), several times interleaved.
+Prints the median CPU microseconds per object over the repeats (CPU time
+of this process: on a busy machine wall time mostly measures the others).
+To compare two builds, run it with each one's Python in turn, pinned to one
+core (``taskset -c 1``), several times interleaved.
 """
 from __future__ import annotations
 
@@ -57,7 +58,7 @@ def traffic(objects: int) -> bytes:
 
 
 def replay_once(data: bytes, objects: int, base: str) -> float:
-    """Seconds for one association of `objects` C-STOREs (responses discarded)."""
+    """CPU seconds for one association of `objects` C-STOREs (responses discarded)."""
     from fastscp import Association, ServerConfig
     from fastscp.service import StoreService
     out = tempfile.mkdtemp(dir=base)
@@ -65,11 +66,11 @@ def replay_once(data: bytes, objects: int, base: str) -> float:
         config = ServerConfig(output_directory=out, host_lookup=False)
         assoc = Association(config, StoreService(config), "127.0.0.1", 1)
         # slices as one recv_into brings them, answered as the transport would
-        start = time.perf_counter()
+        start = time.process_time()
         assoc.receive(data)
         assoc.data_to_send()
         assoc.run_deferred()
-        elapsed = time.perf_counter() - start
+        elapsed = time.process_time() - start
         assert assoc.outcome == "released", assoc.outcome
         assert sum(1 for _ in Path(out).iterdir()) == objects
         return elapsed
@@ -87,7 +88,7 @@ def main() -> None:
     replay_once(data, args.objects, args.dir)             # warm-up (imports, page cache)
     times = [replay_once(data, args.objects, args.dir) for _ in range(args.repeat)]
     per_object = [t / args.objects * 1e6 for t in times]
-    print("%d objects x %d: median %.1f us/object (min %.1f, max %.1f)"
+    print("%d objects x %d: median %.1f CPU us/object (min %.1f, max %.1f)"
           % (args.objects, args.repeat, statistics.median(per_object), min(per_object), max(per_object)))
 
 
