@@ -21,6 +21,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from pydicom.data import get_testdata_file
 
+import fastscp
 from fastscp import ServerConfig
 from fastscp.errors import ConfigError
 from fastscp.log import APP_LOGGER
@@ -218,7 +219,7 @@ def test_server_stats_after_traffic(make_server):
     send_known_traffic(srv.port)
     assert wait_for(lambda: srv.server.stats().commands_failed.get("xcr") == 4)
     stats = srv.server.stats()
-    assert isinstance(stats, Stats)
+    assert isinstance(stats, fastscp.Stats)
     assert (stats.associations_accepted, stats.associations_rejected, stats.associations_released,
             stats.associations_aborted, stats.associations_active) == (4, 1, 3, 1, 0)
     assert stats.objects_stored == 3
