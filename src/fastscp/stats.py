@@ -12,11 +12,11 @@ child a free row when it forks it (`RowAllocator`); the one-process
 from __future__ import annotations
 
 import mmap
-from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
 from fastscp import _counters as c
 from fastscp._counters import Counters
+from fastscp.record import Record, field
 
 #: the end-of-study reasons (`CompletedStudy.reason`) and their columns
 STUDY_END_COLUMNS = {"next-study": c.STUDY_NEXT, "timeout": c.STUDY_TIMEOUT,
@@ -27,8 +27,7 @@ COMMAND_COLUMNS = {"xcr": (c.XCR_STARTED, c.XCR_FAILED), "xcs": (c.XCS_STARTED, 
 LATENCY_BOUNDS: Tuple[float, ...] = tuple(ns / 1e9 for ns in c.LATENCY_BOUNDS_NS) + (float("inf"),)
 
 
-@dataclass(frozen=True)
-class LatencyHistogram:
+class LatencyHistogram(Record, frozen=True):
     """Per-object store latency: from the C-STORE-RQ command (the data set's
     first PDV follows it) to the response, for every C-STORE answered."""
 
@@ -45,8 +44,7 @@ class LatencyHistogram:
         return self.counts[-1] if self.counts else 0
 
 
-@dataclass(frozen=True)
-class Stats:
+class Stats(Record, frozen=True):
     """Counts since the server started, over all its threads and processes
     (worker processes and --fork children included, also those that ended)."""
 
