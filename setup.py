@@ -26,7 +26,7 @@ def generate_dictionary_tables() -> None:
 
 generate_dictionary_tables()
 
-MODULES = ["_sink", "_dimse", "_pdu", "_pdv", "_writer"]
+MODULES = ["_sink", "_dimse", "_pdu", "_pdv", "_writer", "_counters"]
 
 extensions = [
     Extension(f"fastscp.{name}", [f"src/fastscp/{name}.pyx"], extra_compile_args=["-O2"])

@@ -437,14 +437,15 @@ def test_help_like_storescp(argv):
     assert "usage: storescp" in out_s and "usage: fastscp" in out_o
     theirs, ours = _help_options(out_s), _help_options(out_o)
     # every option Debian's storescp lists, with its short form; ours adds the
-    # 3.6.9 manual's TLS options and fastscp's own limits, nothing else
+    # 3.6.9 manual's TLS options and fastscp's own limits and monitoring, nothing else
     assert set(theirs) <= set(ours)
     assert all(ours[name] == short for name, short in theirs.items())
     assert set(ours) - set(theirs) == {"--list-profiles", "--profile-8996", "--profile-8996-mod",
                                        "--no-sni", "--expect-sni",
                                        "--max-associations", "--pdu-timeout",
                                        "--max-inflated-size", "--max-inflation-ratio",
-                                       "--proxy-protocol"}
+                                       "--proxy-protocol",
+                                       "--metrics-port", "--metrics-address", "--summary-interval"}
     # the same sections, in the same order
     assert _help_sections(out_s) == [t for t in _help_sections(out_o) if t in _help_sections(out_s)]
 
@@ -756,14 +757,16 @@ def test_table_consistent():
         "--max-associations", "--pdu-timeout", "--max-inflated-size", "--max-inflation-ratio",
         # fastscp's own: behind a load balancer (issue 16)
         "--proxy-protocol",
+        # fastscp's own monitoring (issue 16)
+        "--metrics-port", "--metrics-address", "--summary-interval",
         # issue 14
         "--inetd",
         # TLS (issue 15): the whole section
         *(o.long for o in options.OPTIONS if o.section.startswith("transport layer security"))}
     assert len(options.OPTIONS) == len(names) - sum(1 for o in options.OPTIONS if o.short)
     # every option of the manual (3.6.9, which adds +ph +pg +pm +pb --no-sni --expect-sni),
-    # and fastscp's own limits and --proxy-protocol
-    assert len(options.OPTIONS) == 119 + 5
+    # and fastscp's own limits, --proxy-protocol and monitoring
+    assert len(options.OPTIONS) == 119 + 5 + 3
 
 
 # ---------------------------------------------------------------------------

@@ -7,6 +7,7 @@ Public API:
   `serve(config)`: the command line's server (its process models);
 - `StoredObject`, `AssociationInfo`, `StoreRequest`, `CompletedStudy`: what
   the callbacks receive;
+- `Stats`: what ``server.stats()`` returns (counts since the start);
 - `Association`: the sans-IO protocol core (bytes in, bytes out);
 - `DatasetWriter`: the sans-IO dataset stream writer;
 - `configure_logging`: logging from a log4cplus properties file (as ``-lc``).
@@ -26,10 +27,11 @@ if TYPE_CHECKING:
     from fastscp.processes import serve
     from fastscp.records import AssociationInfo, CompletedStudy, StoredObject, StoreRequest
     from fastscp.server import Server
+    from fastscp.stats import Stats
 
 from fastscp._version import __version__
 
-_COMPILED = ("_sink", "_dimse", "_pdu", "_pdv", "_writer")
+_COMPILED = ("_sink", "_dimse", "_pdu", "_pdv", "_writer", "_counters")
 
 
 def _check_compiled() -> None:
@@ -58,6 +60,7 @@ _EXPORTS = {
     "CompletedStudy": "fastscp.records",
     "StoredObject": "fastscp.records",
     "StoreRequest": "fastscp.records",
+    "Stats": "fastscp.stats",
     "AsyncServer": "fastscp.aio",
     "configure_logging": "fastscp.logconfig",
     "serve": "fastscp.processes",
@@ -79,5 +82,5 @@ def __dir__() -> list[str]:
 
 
 __all__ = ["Server", "AsyncServer", "serve", "ServerConfig", "StoredObject", "AssociationInfo", "StoreRequest",
-           "CompletedStudy", "Association", "DatasetWriter", "configure_logging",
+           "CompletedStudy", "Stats", "Association", "DatasetWriter", "configure_logging",
            "__version__"]

@@ -27,6 +27,7 @@ from fastscp.records import (
     AssociationInfo, CompletedStudy, StoreDecision, StoredObject, StoreRequest,
 )
 from fastscp.server import Server
+from fastscp.stats import Stats
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -57,6 +58,15 @@ class AsyncServer:
     @property
     def port(self) -> int:
         return self._server.port
+
+    @property
+    def metrics_port(self) -> Optional[int]:
+        """The port of the metrics endpoint (config.metrics_port; None: none)."""
+        return self._server.metrics_port
+
+    def stats(self) -> Stats:
+        """What the server has done so far (`fastscp.stats.Stats`; from any thread)."""
+        return self._server.stats()
 
     def _bridge(self, callback: Optional[Callback[T, R]]) -> Optional[Callable[[T], R]]:
         """A coroutine function becomes a plain one that runs it on the

@@ -122,6 +122,15 @@ class ServerConfig(Record):
     #: ... nor, once past deflate.INFLATION_RATIO_FLOOR bytes, to more than
     #: this many times the deflated bytes received so far (--max-inflation-ratio)
     max_inflation_ratio: int = MAX_INFLATION_RATIO
+    #: serve Prometheus metrics over HTTP on this port (--metrics-port; needs
+    #: prometheus_client; 0 = any free port, see `Server.metrics_port`); None = no endpoint
+    metrics_port: Optional[int] = None
+    #: the address the metrics endpoint listens on (--metrics-address); the
+    #: default keeps it on this machine
+    metrics_address: str = "127.0.0.1"
+    #: seconds between the one-line summaries logged at INFO (-v) while
+    #: associations are active
+    summary_interval: float = 10.0
     #: transfer syntax preference list (+x=, +xe, ... +xa: uids.PREFERENCE_LISTS);
     #: None = storescp's default (explicit VR local byte order first)
     transfer_syntaxes: Optional[Tuple[str, ...]] = None

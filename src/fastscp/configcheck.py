@@ -84,6 +84,10 @@ def validate(config: ServerConfig) -> None:
         from fastscp import access
         if not access.available():
             raise ConfigError(access.UNAVAILABLE)
+    if config.metrics_port is not None:
+        from fastscp import metrics
+        if not metrics.available():
+            raise ConfigError(metrics.UNAVAILABLE)
     _check_values(config)
     _check_negotiation(config)
     _check_output(config)
@@ -105,6 +109,12 @@ def _check_values(config: ServerConfig) -> None:
     _seconds("pdu_timeout", config.pdu_timeout)
     _range("max_inflated_size", config.max_inflated_size, 1)
     _range("max_inflation_ratio", config.max_inflation_ratio, 1)
+    _range("metrics_port", config.metrics_port, 0, 65535)
+    if not isinstance(config.metrics_address, str):
+        raise ConfigError("metrics_address must be a string, not %r" % (config.metrics_address,))
+    if config.summary_interval is None:
+        raise ConfigError("summary_interval must be a number of seconds, not None")
+    _seconds("summary_interval", config.summary_interval)
     _check_balancers(config)
 
 

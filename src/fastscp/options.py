@@ -340,6 +340,16 @@ _opt(None, "--max-inflated-size", "a deflated data set may inflate to n MiB\nat 
 _opt(None, "--max-inflation-ratio", "past 64 MiB, a deflated data set may inflate\nto r times the bytes received at most\n(default: 100)",
      "[r]atio: integer", [Value("uint", min=1)], built=True,
      field="max_inflation_ratio", convert=int)
+_sub("monitoring (fastscp):")
+_opt(None, "--metrics-port", "serve Prometheus metrics over HTTP on port n\n(not with --inetd; needs prometheus_client)",
+     "[n]umber: integer (1..65535)", [Value("uint", min=1, max=65535)], built=True,
+     field="metrics_port", convert=int)
+_opt(None, "--metrics-address", "the metrics endpoint listens on address a\n(default: 127.0.0.1; 0.0.0.0: every interface)",
+     "[a]ddress: string", [_S], built=True,
+     field="metrics_address", convert=str)
+_opt(None, "--summary-interval", "with -v, log a summary line (objects/s, MB/s,\nactive associations) every s seconds while\nassociations are active (default: 10)",
+     "[s]econds: integer", [Value("uint", min=1)], built=True,
+     field="summary_interval", convert=float)
 
 _sub("load balancer (fastscp):")
 _opt(None, "--proxy-protocol", "connections from these load balancer addresses\nmust begin with a PROXY protocol v1/v2 header\nwhose sender address is then the peer's\n(default: none)",
@@ -992,6 +1002,13 @@ def check_rest(cmd: CommandLine, level: str, settings: Optional[Settings] = None
     val("--max-inflated-size")
     val("--max-inflation-ratio")
     val("--proxy-protocol")
+    if cmd.has("--metrics-port") and inetd:
+        raise _not_allowed("--metrics-port", "--inetd")
+    val("--metrics-port")
+    if cmd.has("--metrics-address") and not cmd.has("--metrics-port"):
+        raise _only_allowed("--metrics-address", "--metrics-port")
+    val("--metrics-address")
+    val("--summary-interval")
     # 5. configuration file conflicts
     if cmd.has("--config-file"):
         if prefer_name not in (None, "--prefer-uncompr"):
@@ -1122,11 +1139,16 @@ def unavailable(cmd: CommandLine) -> List[Option]:
 
 def unsupported_here(cmd: CommandLine) -> Optional[str]:
     """Why an option given cannot work on this system (None: all can):
-    +ac needs libwrap, as storescp built without it has no +ac."""
+    +ac needs libwrap, as storescp built without it has no +ac;
+    --metrics-port needs prometheus_client."""
     if cmd.winner("access") is BY_NAME["--access-control"]:
         from . import access
         if not access.available():
             return access.UNAVAILABLE
+    if cmd.has("--metrics-port"):
+        from . import metrics
+        if not metrics.available():
+            return metrics.UNAVAILABLE
     return None
 
 

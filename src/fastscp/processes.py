@@ -17,7 +17,10 @@ at the fork stays locked forever in the child), so the parents here never
 start a thread: no association, resolver, timer or reaper thread and no
 `StoreService` (which may start timer and reaper threads) -- each child
 builds its own after the fork.  Signals only set flags and write to a
-wake-up pipe; the parent's loop does the work.
+wake-up pipe; the parent's loop does the work.  The counters
+(`fastscp.stats`) are shared memory made before the first fork, a row per
+child; the metrics endpoint runs in a metrics process of its own
+(`fastscp.monitor`), and the parent's poll loop writes the -v summary.
 """
 from __future__ import annotations
 
@@ -32,6 +35,7 @@ import sys
 import time
 from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Tuple, Union
 
+from fastscp._counters import Counters
 from fastscp.association import Association
 from fastscp.balancer import Balancers, read_header
 from fastscp.config import PROCESS_FORK, PROCESS_SINGLE, ServerConfig
@@ -41,7 +45,9 @@ from fastscp.negotiation import Negotiator
 from fastscp.server import (
     BACKOFF_MIN, RESOURCE_ERRNOS, RateLimitedLog, Server, listen_with_tls, serve_association,
 )
+from fastscp.monitor import Monitor, SummarySchedule
 from fastscp.service import StoreService
+from fastscp.stats import CounterTable, RowAllocator, Stats
 
 if TYPE_CHECKING:
     from fastscp.access import HostsAccess
@@ -56,6 +62,8 @@ _IDLE, _BUSY = 0, 1
 STOP_WAIT = 10.0
 #: the pool keeps at most this many idle workers per core (it forks more on demand)
 IDLE_PER_CORE = 2
+#: a metrics process that ends is started again if it ran this long, seconds
+MONITOR_RESTART_AFTER = 1.0
 
 
 def shares_state(config: ServerConfig) -> bool:
@@ -85,11 +93,11 @@ class AssociationProcess:
     SIGTERM/SIGINT cutting off the association in progress."""
 
     def __init__(self, config: ServerConfig, negotiator: Negotiator,
-                 tls: Optional["ServerTLS"] = None) -> None:
+                 tls: Optional["ServerTLS"] = None, counters: Optional[Counters] = None) -> None:
         self.config = config
         self.negotiator = negotiator
         self.tls = tls
-        self.service = StoreService(config)
+        self.service = StoreService(config, counters=counters)
         self.access: Optional["HostsAccess"] = None
         if config.access_control:
             from fastscp.access import HostsAccess     # ctypes: only when +ac is asked for
@@ -216,11 +224,31 @@ class _Parent:
         self._stopping = False
         self._failures = RateLimitedLog()
         self.children: Dict[int, int] = {}          # pid -> state (_IDLE/_BUSY)
+        #: the counters: row 0 the parent's, one row per child (max_associations at once)
+        self.counters = CounterTable(config.max_associations + 1)
+        self._rows = RowAllocator(self.counters)
+        try:
+            self._monitor = Monitor(config, self.counters.snapshot)
+        except BaseException:
+            self._sock.close()
+            raise
+        self._monitor_pid: Optional[int] = None
+        self._monitor_started = 0.0
+        self._summary = SummarySchedule(None, config.summary_interval)
 
     @property
     def port(self) -> int:
         port: int = self._sock.getsockname()[1]
         return port
+
+    @property
+    def metrics_port(self) -> Optional[int]:
+        """The port of the metrics endpoint (config.metrics_port; None: none)."""
+        return self._monitor.port
+
+    def stats(self) -> Stats:
+        """What the children have done so far (also those that ended)."""
+        return self.counters.snapshot()
 
     def shutdown(self) -> None:
         """Stop serving (safe from a signal handler)."""
@@ -236,9 +264,12 @@ class _Parent:
         previous[signal.SIGCHLD] = signal.signal(signal.SIGCHLD, lambda *_: None)
         old_wakeup = signal.set_wakeup_fd(self._wake_w)
         try:
+            self._summary = self._monitor.summary_schedule()
+            self._start_monitor()
             self._run()
         finally:
             signal.set_wakeup_fd(old_wakeup)
+            self._stop_monitor()
             self._stop_children()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
@@ -249,6 +280,7 @@ class _Parent:
 
     def close(self) -> None:
         self._sock.close()
+        self._monitor.close()
         for fd in (self._wake_r, self._wake_w):
             try:
                 os.close(fd)
@@ -262,8 +294,23 @@ class _Parent:
         except BlockingIOError:
             pass
 
-    def _fork(self, child_main: Callable[[], None]) -> Optional[int]:
-        """Fork a child that runs `child_main` and exits; its pid, or None
+    def _fork(self, child_main: Callable[[Counters], None]) -> Optional[int]:
+        """Fork a child that runs `child_main` with its row of the counters
+        and exits; its pid, or None if the system refused (logged)."""
+        row = self._rows.take()
+        if row is None:             # more children than max_associations: never
+            log.error("cannot create a child process: no counter row free")
+            return None
+        pid = self._spawn(lambda: child_main(self.counters.row(row)))
+        if pid is None:
+            self._rows.give_back(row)
+            return None
+        self.children[pid] = _IDLE
+        self._rows.assign(pid, row)
+        return pid
+
+    def _spawn(self, child_main: Callable[[], None]) -> Optional[int]:
+        """Fork a process that runs `child_main` and exits; its pid, or None
         if the system refused (logged)."""
         # objects the parent made are never collected in a child: kept out
         # of the collector's reach, they are not copied into each child by
@@ -284,22 +331,68 @@ class _Parent:
                 log.exception("internal error in a child process")
                 _exit(1)
             _exit(0)
-        self.children[pid] = _IDLE
         return pid
 
     def _reap(self) -> List[int]:
         ended = []
-        while self.children:
+        while self.children or self._monitor_pid is not None:
             try:
                 pid, _status = os.waitpid(-1, os.WNOHANG)
             except ChildProcessError:
                 self.children.clear()
+                self._monitor_pid = None
                 break
             if pid == 0:
                 break
             if self.children.pop(pid, None) is not None:
                 ended.append(pid)
+                self._rows.reaped(pid)
+            elif pid == self._monitor_pid:
+                self._monitor_ended()
         return ended
+
+    # -- the metrics process (fastscp.monitor): the endpoint ---------------------------
+    def _parent_only_fds(self) -> List[int]:
+        """Descriptors the metrics process must not keep open."""
+        return [self._sock.fileno()]
+
+    def _start_monitor(self) -> None:
+        if self._monitor.port is None:
+            return
+        parent = os.getpid()
+
+        def main() -> None:
+            for fd in self._parent_only_fds():
+                os.close(fd)
+            self._monitor.run_as_process(parent)
+        self._monitor_started = time.monotonic()
+        self._monitor_pid = self._spawn(main)
+
+    def _monitor_ended(self) -> None:
+        self._monitor_pid = None
+        if self._stopping:
+            return
+        if time.monotonic() - self._monitor_started < MONITOR_RESTART_AFTER:
+            log.error("the metrics process ended at once; no metrics endpoint")
+            return
+        log.warning("the metrics process ended; starting another")
+        self._start_monitor()
+
+    def _stop_monitor(self) -> None:
+        pid, self._monitor_pid = self._monitor_pid, None
+        if pid is None:
+            return
+        try:
+            os.kill(pid, signal.SIGTERM)        # its default action: it ends at once
+            deadline = time.monotonic() + STOP_WAIT
+            while os.waitpid(pid, os.WNOHANG)[0] == 0:
+                if time.monotonic() >= deadline:
+                    os.kill(pid, signal.SIGKILL)
+                    os.waitpid(pid, 0)
+                    break
+                time.sleep(0.01)
+        except (ProcessLookupError, ChildProcessError):
+            pass
 
     def _stop_children(self) -> None:
         for pid in list(self.children):
@@ -322,9 +415,12 @@ class _Parent:
 
     def _wait(self, watch_listener: bool, extra: Tuple[int, ...] = ()) -> List[int]:
         """Block until the listening socket (if watched), the wake-up pipe or
-        one of `extra` is readable; returns the readable descriptors."""
+        one of `extra` is readable, or the -v summary is due (then written);
+        returns the readable descriptors."""
         fds = [self._wake_r, *extra] + ([self._sock.fileno()] if watch_listener else [])
-        return _poll_in(fds, None)
+        ready = _poll_in(fds, self._summary.timeout())
+        self._summary.tick()
+        return ready
 
 
 def _poll_in(fds: List[int], timeout: Optional[float]) -> List[int]:
@@ -353,16 +449,17 @@ class ForkServer(_Parent):
                 continue
             conn, addr = accepted
             try:
-                self._fork(lambda: self._child(conn, addr))
+                self._fork(lambda counters: self._child(conn, addr, counters))
             finally:
                 conn.close()            # the child has its own copy
 
-    def _child(self, conn: socket.socket, addr: Tuple[str, int]) -> None:
+    def _child(self, conn: socket.socket, addr: Tuple[str, int], counters: Counters) -> None:
         self._sock.close()
+        self._monitor.close()
         # as storescp: the child announces itself at once, before any request
         log.info("Association Received in child process (pid: %d)", os.getpid())
         Association.received_message = None
-        child = AssociationProcess(self.config, self.negotiator, self.tls)
+        child = AssociationProcess(self.config, self.negotiator, self.tls, counters)
         child.install_signals(on_retire=False)
         child.serve(conn, addr)
         child.exit()
@@ -383,6 +480,9 @@ class WorkerPool(_Parent):
         #: its write end is held by the parent only: end of file = the parent is gone
         self._life_r, self._life_w = os.pipe()
         self._pending = b""
+
+    def _parent_only_fds(self) -> List[int]:
+        return super()._parent_only_fds() + [self._report_r, self._report_w, self._life_w]
 
     def close(self) -> None:
         super().close()
@@ -435,10 +535,11 @@ class WorkerPool(_Parent):
                 self.children[pid] = state
         self._pending = self._pending[whole:]
 
-    def _worker(self) -> None:
+    def _worker(self, counters: Counters) -> None:
         os.close(self._report_r)
         os.close(self._life_w)
-        child = AssociationProcess(self.config, self.negotiator, self.tls)
+        self._monitor.close()
+        child = AssociationProcess(self.config, self.negotiator, self.tls, counters)
         child.install_signals(on_retire=True)
         me = os.getpid()
         failures = RateLimitedLog()

@@ -35,6 +35,8 @@ from fastscp.records import (
     AssociationHook, Hooks, StoredHook, StoreRequestHook, StudyHook,
 )
 from fastscp.service import StoreService
+from fastscp.stats import CounterTable, Stats
+from fastscp.monitor import Monitor
 from fastscp.log import APP_LOGGER
 from fastscp.proxyheader import ProxyHeaderError
 
@@ -107,7 +109,9 @@ class Server:
                  on_association_aborted: Optional[AssociationHook] = None):
         config.validate()         # what the command line refuses, refused here too
         self.config = config
-        self.service = StoreService(config, hooks=Hooks(
+        #: one row for all threads (`fastscp.stats`)
+        self.counters = CounterTable()
+        self.service = StoreService(config, counters=self.counters.row(0), hooks=Hooks(
             on_stored=on_stored, on_store_request=on_store_request,
             on_study_complete=on_study_complete,
             on_association_accepted=on_association_accepted,
@@ -115,6 +119,12 @@ class Server:
             on_association_aborted=on_association_aborted))
         self.negotiator = Negotiator.from_config(config)
         self._sock, self._tls = listen_with_tls(config)
+        #: --metrics-port and the -v summary, in threads of their own while serving
+        try:
+            self._monitor = Monitor(config, self.counters.snapshot)
+        except BaseException:
+            self._sock.close()
+            raise
         # wakes the accept loop from shutdown() (a signal handler or another
         # thread) and when an association thread ends (a slot is free)
         self._stop_r, self._stop_w = socket.socketpair()
@@ -144,6 +154,15 @@ class Server:
         port: int = self._sock.getsockname()[1]
         return port
 
+    @property
+    def metrics_port(self) -> Optional[int]:
+        """The port of the metrics endpoint (config.metrics_port; None: none)."""
+        return self._monitor.port
+
+    def stats(self) -> Stats:
+        """What the server has done so far (a snapshot of its counters)."""
+        return self.counters.snapshot()
+
     def serve_forever(self, handle_signals: Optional[bool] = None) -> None:
         """Accept associations until `shutdown()` (or SIGINT/SIGTERM when
         handle_signals, the default in the main thread)."""
@@ -155,6 +174,7 @@ class Server:
                 previous[sig] = signal.signal(sig, lambda *_: self.shutdown())
         sel = selectors.DefaultSelector()
         sel.register(self._stop_r, selectors.EVENT_READ)
+        self._monitor.start_threads()
         try:
             while not self._stopping.is_set():
                 try:
@@ -171,6 +191,7 @@ class Server:
             self._close_all()
             # pending end-of-study work (-rns, -xcs, on_study_complete) runs now
             self.service.close()
+            self._monitor.close()
 
     def shutdown(self) -> None:
         """Stop accepting; abort associations in progress (their partial
@@ -371,6 +392,7 @@ class Server:
     def close(self) -> None:
         """Release the sockets of a server that was never served."""
         self.service.close()
+        self._monitor.close()
         self._sock.close()
         self._stop_r.close()
         self._stop_w.close()
@@ -452,6 +474,8 @@ def serve_association(conn: socket.socket, addr: "_Address", config: ServerConfi
         except OSError:
             pass
     finally:
+        if assoc.outcome == "rejected":
+            service.counters.rejected()
         if io is not conn:
             io.close()          # the TLS layer (conn stays the caller's)
 

@@ -11,9 +11,11 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from typing import TYPE_CHECKING, Callable, Optional, Tuple
 
 from fastscp import status as st
+from fastscp._counters import Counters
 from fastscp._sink import DatasetSink, DiscardSink
 from fastscp.config import ServerConfig
 from fastscp.errors import DatasetError, OutputError
@@ -22,6 +24,7 @@ from fastscp.placement import Study
 from fastscp.records import (
     AssociationInfo, Hooks, StoredHook, StoredObject, StoreRequest, StoreRequestHook, call_hook,
 )
+from fastscp.stats import CounterTable
 from fastscp.status import is_failure_status
 from fastscp.storage import PlacementFailed, Storage
 from fastscp.study import StudyEvents
@@ -70,6 +73,9 @@ class PendingStore:
         self._stored_directory: Optional[str] = None
         self._ended_study: Optional[Study] = None
         self._timer_open = True
+        #: the size of the file stored (the store latency starts now)
+        self.bytes_stored = 0
+        self._started_ns = time.monotonic_ns()
         events.begin()
         hook = service.hooks.on_store_request
         if hook is not None and not self.ignore:
@@ -186,6 +192,8 @@ class PendingStore:
                 directory, None if self.ignore else self.name, self.info, self._ended_study)
         except Exception:
             log.exception("after C-STORE: %s", self.final_path)
+        self.service.counters.stored(status, is_failure_status(status), self.bytes_stored,
+                                     time.monotonic_ns() - self._started_ns)
         return status
 
     def abandon(self) -> None:
@@ -234,6 +242,7 @@ class PendingStore:
             log.warning("data set incomplete or with repeated elements, stored without them: %s",
                         self.final_path)
             status = st.ELEMENTS_DISCARDED
+        self.bytes_stored = result.bytes_written
         hook = self.service.on_stored
         if hook is not None:
             event = StoredObject(
@@ -290,8 +299,11 @@ class StoreService:
     """Storage SCP behaviour shared by all associations of a server."""
 
     def __init__(self, config: ServerConfig, on_stored: Optional[StoredHook] = None,
-                 storage: Optional[Storage] = None, hooks: Optional[Hooks] = None):
+                 storage: Optional[Storage] = None, hooks: Optional[Hooks] = None,
+                 counters: Optional[Counters] = None):
         self.config = config
+        #: this process's row of the server's counters (`fastscp.stats`)
+        self.counters = counters if counters is not None else CounterTable().row(0)
         #: names, sort directories and study state (shared by all associations)
         self.storage = storage or Storage(config)
         self.hooks = hooks or Hooks()
@@ -299,7 +311,7 @@ class StoreService:
             self.hooks.on_stored = on_stored
         self.on_stored = self.hooks.on_stored
         #: -xcr, end of study (-rns, -xcs, -tos, on_study_complete)
-        self.events = StudyEvents(config, self.hooks, self.storage)
+        self.events = StudyEvents(config, self.hooks, self.storage, self.counters)
         #: per thread (an association's): its last writer, reused for its next object
         self._last_writer = _LastWriter()
 
@@ -328,9 +340,11 @@ class StoreService:
         return writer
 
     def association_accepted(self, info: AssociationInfo) -> None:
+        self.counters.accepted()
         call_hook(self.hooks.on_association_accepted, info, "on_association_accepted")
 
     def association_ended(self, info: AssociationInfo, outcome: str) -> None:
+        self.counters.ended(outcome == "released")
         self._last_writer.writer = None         # its memory goes with the association
         hook = (self.hooks.on_association_released if outcome == "released"
                 else self.hooks.on_association_aborted)

@@ -17,10 +17,12 @@ import threading
 import time
 from typing import Callable, Dict, List, Optional
 
+from fastscp._counters import Counters
 from fastscp.commands import CommandRunner, substitute
 from fastscp.config import ServerConfig
 from fastscp.placement import Study
 from fastscp.records import AssociationInfo, CompletedStudy, Hooks, call_hook
+from fastscp.stats import STUDY_END_COLUMNS
 from fastscp.storage import Storage
 from fastscp.log import APP_LOGGER
 
@@ -28,14 +30,16 @@ log = logging.getLogger(APP_LOGGER)
 
 
 class StudyEvents:
-    def __init__(self, config: ServerConfig, hooks: Hooks, storage: Storage) -> None:
+    def __init__(self, config: ServerConfig, hooks: Hooks, storage: Storage,
+                 counters: Counters) -> None:
         self.hooks = hooks
+        self.counters = counters
         self.storage = storage
         self.exec_on_reception = config.exec_on_reception
         self.exec_on_eostudy = config.exec_on_eostudy
         self.rename = config.rename_on_eostudy
         self.timenames = config.timenames
-        self.runner = CommandRunner(config.exec_sync)
+        self.runner = CommandRunner(config.exec_sync, counters)
         if hooks.on_study_complete is not None:
             # without a sort option the storage tracks studies only for us
             storage.track_studies()
@@ -64,13 +68,14 @@ class StudyEvents:
         def run() -> None:
             if self.exec_on_reception is not None:
                 self.runner.run(substitute(self.exec_on_reception, path=directory, filename=name,
-                                           info=info, warn=True))
+                                           info=info, warn=True), "xcr")
             if ended is not None:
                 self.end_study(ended, "next-study", info)
         return run
 
     # -- end of study -----------------------------------------------------------------
     def end_study(self, study: Study, reason: str, info: Optional[AssociationInfo]) -> None:
+        self.counters.add(STUDY_END_COLUMNS[reason])
         renamed: Dict[str, str] = {}
         if self.rename:
             own = [n for d, n in study.files if d == study.directory]
@@ -83,7 +88,7 @@ class StudyEvents:
                 files.append(os.path.join(d, n))
         if self.exec_on_eostudy is not None:
             self.runner.run(substitute(self.exec_on_eostudy, path=study.directory, filename=None,
-                                       info=info, warn=False))
+                                       info=info, warn=False), "xcs")
         if self.hooks.on_study_complete is not None:
             seen = set()
             unique = []
