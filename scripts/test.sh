@@ -63,6 +63,7 @@ if [ "$INSTALL" = wheel ]; then
     "${NO_COMPILER[@]}" true        # can it (root)? before the build, not after
     work=$(mktemp -d -t fastscp-wheel.XXXXXX)
     at_exit+=('rm -rf "$work"')
+    chmod 755 "$work"      # some tests run the installed fastscp as nobody
     wheel=$(PYTHON="$PYTHON" bash scripts/build-wheel.sh "$work/dist")
     VENV=$work/venv     # a fresh one, for this wheel only
     PACKAGE=(--only-binary=:all: "$wheel[test]")
