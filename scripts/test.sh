@@ -3,8 +3,21 @@
 #  - Debian's dcmtk (storescp/storescu/echoscu, the reference peers), when missing
 #  - fastscp itself (compiled) with its test extras, in a virtual environment
 #  - then: mypy --strict over the package, a short fuzz run, pytest
+# FASTSCP_INSTALL says what is tested:
+#   source (default)  the checkout, compiled by pip in the virtual environment
+#   wheel             the wheel scripts/build-wheel.sh builds from the sdist and
+#                     checks (auditwheel), installed from binaries only into a
+#                     fresh virtual environment; installing and the tests run
+#                     where no C compiler can be found (scripts/without-compiler.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+INSTALL=${FASTSCP_INSTALL:-source}
+case "$INSTALL" in
+    source | wheel) ;;
+    *) echo "test.sh: FASTSCP_INSTALL is source or wheel, not $INSTALL" >&2; exit 2 ;;
+esac
+at_exit=()     # commands run when the script ends
+trap 'for command in "${at_exit[@]}"; do eval "$command"; done' EXIT
 
 # Debian packages of the real peers the tests start (one per line):
 #   dcmtk: storescp/storescu/echoscu, the reference
@@ -38,14 +51,28 @@ if [ ${#missing[@]} -gt 0 ]; then
     if [ -d /usr/sbin ] && ! [ -e /usr/sbin/policy-rc.d ]; then
         printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
         $SUDO chmod +x /usr/sbin/policy-rc.d
-        trap '$SUDO rm -f /usr/sbin/policy-rc.d' EXIT
+        at_exit+=('$SUDO rm -f /usr/sbin/policy-rc.d')
     fi
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
 fi
 
 PYTHON=${PYTHON:-python3}
 VENV=${FASTSCP_TEST_VENV:-.venv-test}
-if [ -z "${VIRTUAL_ENV:-}" ]; then
+if [ "$INSTALL" = wheel ]; then
+    NO_COMPILER=(bash "$PWD/scripts/without-compiler.sh")
+    "${NO_COMPILER[@]}" true        # can it (root)? before the build, not after
+    work=$(mktemp -d -t fastscp-wheel.XXXXXX)
+    at_exit+=('rm -rf "$work"')
+    chmod 755 "$work"      # some tests run the installed fastscp as nobody
+    wheel=$(PYTHON="$PYTHON" bash scripts/build-wheel.sh "$work/dist")
+    VENV=$work/venv     # a fresh one, for this wheel only
+    PACKAGE=(--only-binary=:all: "$wheel[test]")
+    export FASTSCP_TESTED_WHEEL=$wheel      # tests/test_dist.py checks that it is what runs
+else
+    PACKAGE=(".[test]")
+    NO_COMPILER=()
+fi
+if [ "$INSTALL" = wheel ] || [ -z "${VIRTUAL_ENV:-}" ]; then
     if ! [ -x "$VENV/bin/python" ]; then
         "$PYTHON" -m venv "$VENV" || {
             SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
@@ -61,12 +88,12 @@ else
     PYTHON=$(command -v python)
 fi
 "$PYTHON" -m pip install -q --upgrade pip
-"$PYTHON" -m pip install -q ".[test]"
+"${NO_COMPILER[@]}" "$PYTHON" -m pip install -q "${PACKAGE[@]}"
 # the installed package and its .pyi stubs type-check strictly (from tests/,
 # so that `fastscp` is the installed package, not the sources)
-(cd tests && "$PYTHON" -m mypy --strict --no-incremental -p fastscp)
+(cd tests && "${NO_COMPILER[@]}" "$PYTHON" -m mypy --strict --no-incremental -p fastscp)
 # a short run of every fuzz target (fuzz/README.md: longer runs), before the tests
-FASTSCP_FUZZ_WORK=$(mktemp -d) PYTHON="$PYTHON" bash fuzz/run.sh "${FASTSCP_FUZZ_SECONDS:-10}"
+FASTSCP_FUZZ_WORK=$(mktemp -d) PYTHON="$PYTHON" "${NO_COMPILER[@]}" bash fuzz/run.sh "${FASTSCP_FUZZ_SECONDS:-10}"
 # Run from tests/ so that `import fastscp` is the installed, compiled package.
 cd tests
-exec "$PYTHON" -m pytest -p no:cacheprovider -c ../pyproject.toml --rootdir .. "$@"
+"${NO_COMPILER[@]}" "$PYTHON" -m pytest -p no:cacheprovider -c ../pyproject.toml --rootdir .. "$@"
