@@ -60,7 +60,7 @@ PYTHON=${PYTHON:-python3}
 VENV=${FASTSCP_TEST_VENV:-.venv-test}
 if [ "$INSTALL" = wheel ]; then
     NO_COMPILER=(bash "$PWD/scripts/without-compiler.sh")
-    "${NO_COMPILER[@]}" true        # can it (root)? before the build, not after
+    "${NO_COMPILER[@]}" true        # says before the build whether the compilers can be hidden
     work=$(mktemp -d -t fastscp-wheel.XXXXXX)
     at_exit+=('rm -rf "$work"')
     chmod 755 "$work"      # some tests run the installed fastscp as nobody

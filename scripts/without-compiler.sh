@@ -14,7 +14,8 @@
 # openssl, systemd's tools); the mounts vanish with the namespace.  Before
 # the command runs, the same search for compilers must find none.
 # Needs root (CAP_SYS_ADMIN, for the mounts): on a CI machine, a VM or a
-# privileged container.  Hiding compilers by PATH alone cannot work, as
+# privileged container.  Without it the command runs with the compilers in
+# sight and FASTSCP_COMPILERS_VISIBLE=1 (FASTSCP_REQUIRE_NO_COMPILER=1: fail).  Hiding compilers by PATH alone cannot work, as
 # /usr/bin, where the tests' peers are, also holds gcc.
 set -euo pipefail
 shopt -s nullglob
@@ -22,9 +23,13 @@ shopt -s nullglob
 MARK=_FASTSCP_WITHOUT_COMPILER     # set inside the namespace: nested calls just run the command
 if [ "${!MARK:-}" != 1 ]; then
     if ! unshare --mount --propagation private true 2>/dev/null; then
+        # an unprivileged container: the compilers stay in sight, which the
+        # suite reports (test_dist skips its check); pip still installs from
+        # binaries only, so nothing can be compiled on the way
         echo "without-compiler: cannot make a mount namespace (unshare -m needs root with" \
-             "CAP_SYS_ADMIN: a VM or a privileged container)" >&2
-        exit 2
+             "CAP_SYS_ADMIN: a VM or a privileged container); compilers stay visible" >&2
+        [ "${FASTSCP_REQUIRE_NO_COMPILER:-}" != 1 ] || exit 2
+        exec env FASTSCP_COMPILERS_VISIBLE=1 "$@"
     fi
     exec env "$MARK=1" unshare --mount --propagation private -- bash "$0" "$@"
 fi
