@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -31,10 +32,25 @@ def wait_for(condition: Callable[[], bool], timeout: float = 10.0, interval: flo
     return condition()
 
 
+#: ports the tests' servers listen on: below the kernel's ephemeral range
+#: (ip_local_port_range, 32768-60999 by default), from which every outgoing
+#: connection on the machine takes its port -- a port the kernel handed out
+#: with bind(0) could be taken by one of those before the server binds it
+_SERVER_PORTS = range(10000, 32000)
+_port_choice = random.Random(os.getpid() ^ time.monotonic_ns())
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port nothing listens on now, for a server the test starts next."""
+    for _ in range(200):
+        port = _port_choice.choice(_SERVER_PORTS)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port found in %s" % (_SERVER_PORTS,))
 
 
 def is_listening(port: int) -> bool:

@@ -85,10 +85,7 @@ def run_storescp(argv: Sequence[str], cwd: Optional[Path] = None, timeout: float
     return p.returncode, p.stdout, p.stderr
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("", 0))
-        return s.getsockname()[1]
+from conftest import free_port  # noqa: E402
 
 
 def _listening(port: int) -> bool:

@@ -351,10 +351,7 @@ def test_accept_all():
 DCMTK_STORESCP = "/usr/bin/storescp"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from conftest import free_port as _free_port  # noqa: E402
 
 
 def _wait_listen(port: int, timeout: float = 10.0) -> None:

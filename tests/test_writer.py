@@ -122,10 +122,7 @@ def assert_same_as_dcmtk(out, ref, mask_instance=False):
 
 
 # ---------------------------------------------------------------- DCMTK reference
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from conftest import free_port as _free_port  # noqa: E402
 
 
 class StoreSCP:
