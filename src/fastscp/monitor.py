@@ -23,11 +23,37 @@ from fastscp.stats import Stats
 
 if TYPE_CHECKING:
     from fastscp.metrics import Endpoint
+    from fastscp.stats import CounterTable
 
 log = logging.getLogger(APP_LOGGER)
 
 #: the metrics process checks this often whether its parent is still there, seconds
 PARENT_CHECK = 1.0
+
+
+class MonitoredListener:
+    """What a listening server shows of itself, the same for the one-process
+    `Server` and the process models' parents: its port, its metrics port and
+    its counters.  The subclass sets ``_sock``, ``_monitor`` and ``counters``."""
+
+    _sock: socket.socket
+    _monitor: "Monitor"
+    counters: "CounterTable"
+
+    @property
+    def port(self) -> int:
+        port: int = self._sock.getsockname()[1]
+        return port
+
+    @property
+    def metrics_port(self) -> Optional[int]:
+        """The port of the metrics endpoint (config.metrics_port; None: none)."""
+        return self._monitor.port
+
+    def stats(self) -> Stats:
+        """What the server has done so far (its counters, also those of
+        child processes that ended)."""
+        return self.counters.snapshot()
 
 
 class Summary:

@@ -45,9 +45,9 @@ from fastscp.negotiation import Negotiator
 from fastscp.server import (
     BACKOFF_MIN, RESOURCE_ERRNOS, RateLimitedLog, Server, listen_with_tls, serve_association,
 )
-from fastscp.monitor import Monitor, SummarySchedule
+from fastscp.monitor import MonitoredListener, Monitor, SummarySchedule
 from fastscp.service import StoreService
-from fastscp.stats import CounterTable, RowAllocator, Stats
+from fastscp.stats import CounterTable, RowAllocator
 
 if TYPE_CHECKING:
     from fastscp.access import HostsAccess
@@ -204,7 +204,7 @@ def _exit(code: int) -> None:
     os._exit(code)
 
 
-class _Parent:
+class _Parent(MonitoredListener):
     """What both parents share: the listening socket, signals turned into
     flags and a wake-up pipe, children reaped, and a bounded stop."""
 
@@ -235,20 +235,6 @@ class _Parent:
         self._monitor_pid: Optional[int] = None
         self._monitor_started = 0.0
         self._summary = SummarySchedule(None, config.summary_interval)
-
-    @property
-    def port(self) -> int:
-        port: int = self._sock.getsockname()[1]
-        return port
-
-    @property
-    def metrics_port(self) -> Optional[int]:
-        """The port of the metrics endpoint (config.metrics_port; None: none)."""
-        return self._monitor.port
-
-    def stats(self) -> Stats:
-        """What the children have done so far (also those that ended)."""
-        return self.counters.snapshot()
 
     def shutdown(self) -> None:
         """Stop serving (safe from a signal handler)."""

@@ -35,8 +35,8 @@ from fastscp.records import (
     AssociationHook, Hooks, StoredHook, StoreRequestHook, StudyHook,
 )
 from fastscp.service import StoreService
-from fastscp.stats import CounterTable, Stats
-from fastscp.monitor import Monitor
+from fastscp.stats import CounterTable
+from fastscp.monitor import MonitoredListener, Monitor
 from fastscp.log import APP_LOGGER
 from fastscp.proxyheader import ProxyHeaderError
 
@@ -69,7 +69,7 @@ LOG_EVERY = 5.0
 MAX_TIMEOUT = float(2 ** 31 - 1)
 
 
-class Server:
+class Server(MonitoredListener):
     """A DICOM Storage SCP.
 
     >>> server = Server(ServerConfig(port=11112, output_directory="/data/in"),
@@ -148,20 +148,6 @@ class Server:
             self._access = HostsAccess()
         #: --proxy-protocol: peers whose connections begin with a PROXY header
         self._balancers = Balancers.of(config.proxy_protocol)
-
-    @property
-    def port(self) -> int:
-        port: int = self._sock.getsockname()[1]
-        return port
-
-    @property
-    def metrics_port(self) -> Optional[int]:
-        """The port of the metrics endpoint (config.metrics_port; None: none)."""
-        return self._monitor.port
-
-    def stats(self) -> Stats:
-        """What the server has done so far (a snapshot of its counters)."""
-        return self.counters.snapshot()
 
     def serve_forever(self, handle_signals: Optional[bool] = None) -> None:
         """Accept associations until `shutdown()` (or SIGINT/SIGTERM when
