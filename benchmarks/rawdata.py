@@ -27,6 +27,9 @@ class RunResult:
     wall: float = float("nan")
     cpu: float = float("nan")
     rss_mb: float = float("nan")
+    #: peak of the server tree's summed proportional set size (pages shared
+    #: between its processes counted once), sampled during the transfer
+    pss_mb: float = float("nan")
     client_cpu: float = float("nan")
     cpu_user: float = float("nan")
     cpu_sys: float = float("nan")
@@ -47,6 +50,7 @@ AGGREGATE: Dict[str, Callable[[Iterable[float]], float]] = {
     "wall": statistics.median,
     "cpu": statistics.median,
     "rss_mb": max,
+    "pss_mb": max,
     "client_cpu": statistics.median,
 }
 
@@ -73,7 +77,7 @@ def run_line(wkey: str, skey: str, i: int, repeat: int, r: RunResult, state: str
     return (f"{wkey:10s} {skey:10s} run {i + 1}/{repeat}: "
             f"wall {fmt(r.wall)} s, cpu {fmt(r.cpu)} s "
             f"(usr {fmt(r.cpu_user)} sys {fmt(r.cpu_sys)}), "
-            f"rss {fmt(r.rss_mb, 1)} MB, client cpu {fmt(r.client_cpu)} s, "
+            f"rss {fmt(r.rss_mb, 1)} MB, pss {fmt(r.pss_mb, 1)} MB, client cpu {fmt(r.client_cpu)} s, "
             f"files {r.files}/{r.expected} — {state}")
 
 
@@ -81,7 +85,8 @@ _NUM = r"(–|[0-9.]+)"
 _RUN_LINE = re.compile(
     rf"^(?P<wkey>.+?)\s+(?P<skey>\S+)\s+run (?P<i>\d+)/(?P<n>\d+): "
     rf"wall {_NUM} s, cpu {_NUM} s \(usr {_NUM} sys {_NUM}\), "
-    rf"rss {_NUM} MB, client cpu {_NUM} s, files (\d+)/(\d+) — (?P<state>.*)$")
+    rf"rss {_NUM} MB,(?: pss (?P<pss>–|[0-9.]+) MB,)? client cpu {_NUM} s, "
+    rf"files (?P<files>\d+)/(?P<expected>\d+) — (?P<state>.*)$")
 
 
 def _number(text: str) -> float:
@@ -93,12 +98,14 @@ def parse_run_line(line: str) -> Optional[Tuple[str, str, RunResult]]:
     m = _RUN_LINE.match(line.strip())
     if not m:
         return None
-    wall, cpu, usr, sys_, rss, client = (_number(m.group(k)) for k in range(5, 11))
+    wall, cpu, usr, sys_, rss = (_number(m.group(k)) for k in range(5, 10))
+    client = _number(m.group(11))
+    pss = _number(m.group("pss") or "–")     # lines written before PSS was measured
     state = m.group("state")
     ok = state == "ok"
     return m.group("wkey"), m.group("skey"), RunResult(
-        ok=ok, wall=wall, cpu=cpu, rss_mb=rss, client_cpu=client, cpu_user=usr,
-        cpu_sys=sys_, files=int(m.group(11)), expected=int(m.group(12)),
+        ok=ok, wall=wall, cpu=cpu, rss_mb=rss, pss_mb=pss, client_cpu=client, cpu_user=usr,
+        cpu_sys=sys_, files=int(m.group("files")), expected=int(m.group("expected")),
         error="" if ok else state)
 
 

@@ -482,6 +482,56 @@ def tree_hwm_mb(pid: int) -> float:
     return total_kb * 1024 / 1e6
 
 
+def tree_pss_mb(pid: int) -> float:
+    """Sum of the proportional set size over *pid* and its live descendants,
+    in MB: each page the processes share is split between them, so forked
+    workers' common pages are counted once (VmHWM counts them in each)."""
+    total_kb = 0
+    for p in [pid] + _descendants(pid):
+        try:
+            with open(f"/proc/{p}/smaps_rollup") as f:
+                for line in f:
+                    if line.startswith("Pss:"):
+                        total_kb += int(line.split()[1])
+                        break
+        except OSError:
+            pass
+    return total_kb * 1024 / 1e6
+
+
+class PssSampler:
+    """The largest `tree_pss_mb` of a server seen during a transfer, read
+    every PERIOD seconds by a thread of the benchmark (the kernel keeps no
+    peak of PSS as it does of RSS)."""
+
+    PERIOD = 0.1
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.peak = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while True:
+            self.sample()
+            if self._stop.wait(self.PERIOD):
+                return
+
+    def sample(self) -> float:
+        self.peak = max(self.peak, tree_pss_mb(self.pid))
+        return self.peak
+
+    def __enter__(self) -> "PssSampler":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.sample()
+
+
 #: the server counts as started once its CPU time stayed the same this long
 IDLE_SPELL = 0.3
 #: ... but is measured anyway after this long
@@ -706,13 +756,15 @@ def run_one(server: Server, w: Workload, src_dir: Path, files: List[Path], workd
         watchdog.start()
         rc, res.client_cpu = 0, 0.0
         try:
-            for client in clients:
-                _, status, usage = os.wait4(client.pid, 0)  # blocking; gives rusage
-                client.returncode = code = os.waitstatus_to_exitcode(status)
-                rc = rc or code
-                res.client_cpu += usage.ru_utime + usage.ru_stime
+            with PssSampler(proc.pid) as pss:
+                for client in clients:
+                    _, status, usage = os.wait4(client.pid, 0)  # blocking; gives rusage
+                    client.returncode = code = os.waitstatus_to_exitcode(status)
+                    rc = rc or code
+                    res.client_cpu += usage.ru_utime + usage.ru_stime
         finally:
             watchdog.cancel()
+        res.pss_mb = pss.peak
         res.wall = time.perf_counter() - t0
         if timed_out.is_set():
             res.wall = float("nan")
@@ -735,6 +787,7 @@ def run_one(server: Server, w: Workload, src_dir: Path, files: List[Path], workd
         if late:
             res.set_cpu(cpu0, tree_cpu_seconds(proc.pid))
             res.rss_mb = tree_hwm_mb(proc.pid)
+            res.pss_mb = max(res.pss_mb, tree_pss_mb(proc.pid))
         _, _, no_preamble = count_output(out, check_preamble=True)
         res.out_mb = size / 1e6
         in_bytes = sum(p.stat().st_size for p in files)
@@ -775,9 +828,9 @@ def _ratio(a: float, b: float) -> str:
 
 def render(results, wls: Dict[str, Workload], servers: Dict[str, Server], meta: List[str]) -> str:
     lines = list(meta) + [""]
-    lines.append("| workload | server | wall s | server CPU s | peak RSS MB | "
+    lines.append("| workload | server | wall s | server CPU s | peak RSS MB | peak PSS MB | "
                  "wall ratio vs DCMTK¹ | CPU ratio vs DCMTK¹ | client CPU s | files | status |")
-    lines.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---|")
+    lines.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     for wkey, per_server in results.items():
         ref = per_server.get(reference_server(wls[wkey]))
         for skey, r in per_server.items():
@@ -789,7 +842,7 @@ def render(results, wls: Dict[str, Workload], servers: Dict[str, Server], meta: 
                 status = f"ok (some runs failed: {r.error})"
             lines.append(
                 f"| {wls[wkey].title} | {servers[skey].label} | {fmt(r.wall)} | "
-                f"{fmt(r.cpu)} | {fmt(r.rss_mb, 1)} | {wr} | {cr} | {fmt(r.client_cpu)} | "
+                f"{fmt(r.cpu)} | {fmt(r.rss_mb, 1)} | {fmt(r.pss_mb, 1)} | {wr} | {cr} | {fmt(r.client_cpu)} | "
                 f"{r.files}/{r.expected} | {status} |")
     lines.append("")
     lines.append("¹ storescp for one sender; `storescp --fork` for many senders at once")
@@ -1015,9 +1068,12 @@ def main(argv: Optional[List[str]] = None) -> int:
            "kept until the end of the benchmark, see README)"),
         f"- runs per cell: {args.repeat}, interleaved across servers, after "
         f"{args.warmup} untimed warm-up run(s) per workload (median wall/CPU, max peak "
-        f"RSS); server restarted for every run",
+        f"RSS/PSS); server restarted for every run",
         "- wall = storescu start → exit; CPU = user+sys of the server process tree "
-        "during the transfer; peak RSS = VmHWM of the server process (whole lifetime)",
+        "during the transfer; peak RSS = VmHWM summed over the server's processes (whole "
+        "lifetime; pages forked processes share are counted in each); peak PSS = largest sum "
+        "of the processes' proportional set sizes, sampled every 0.1 s during the transfer "
+        "(each shared page counted once: the memory the server holds)",
     ]
     table = render(results, shown, servers, meta)
     print()

@@ -81,6 +81,20 @@ def test_run_line_parses_back() -> None:
     assert not back.ok and math.isnan(back.wall) and back.error == "FAILED (server died)"
 
 
+def test_run_line_with_and_without_pss() -> None:
+    """PSS is written and read back; lines written before it was measured
+    still parse, with PSS unknown."""
+    run = _runs([0.52], 0.7, 70.8)[0]
+    run.pss_mb = 41.3
+    line = rawdata.run_line("multiframe", "fastscp", 0, 5, run, "ok")
+    assert ", pss 41.3 MB," in line
+    back = rawdata.parse_run_line(line)[2]  # type: ignore[index]
+    assert back.pss_mb == 41.3 and back.rss_mb == 70.8 and back.client_cpu == 0.3
+    older = line.replace(" pss 41.3 MB,", "")
+    back = rawdata.parse_run_line(older)[2]  # type: ignore[index]
+    assert math.isnan(back.pss_mb) and back.rss_mb == 70.8 and back.files == 10
+
+
 @pytest.mark.parametrize("name", ["latest.md", "tmpfs.md"])
 def test_results_md_runs_give_its_table(name: str) -> None:
     """The committed results' individual runs, read back, summarise to the
