@@ -467,36 +467,32 @@ def tree_cpu_seconds(pid: int) -> Tuple[float, float]:
     return user / CLK_TCK, system / CLK_TCK
 
 
-def tree_hwm_mb(pid: int) -> float:
-    """Sum of VmHWM over *pid* and its live descendants, in MB (1e6 bytes)."""
+def _tree_kb(pid: int, proc_file: str, key: str) -> int:
+    """Sum of one "key: N kB" line of /proc/PID/proc_file over *pid* and
+    its live descendants."""
     total_kb = 0
     for p in [pid] + _descendants(pid):
         try:
-            with open(f"/proc/{p}/status") as f:
+            with open(f"/proc/{p}/{proc_file}") as f:
                 for line in f:
-                    if line.startswith("VmHWM:"):
+                    if line.startswith(key):
                         total_kb += int(line.split()[1])
                         break
         except OSError:
             pass
-    return total_kb * 1024 / 1e6
+    return total_kb
+
+
+def tree_hwm_mb(pid: int) -> float:
+    """Sum of VmHWM over *pid* and its live descendants, in MB (1e6 bytes)."""
+    return _tree_kb(pid, "status", "VmHWM:") * 1024 / 1e6
 
 
 def tree_pss_mb(pid: int) -> float:
     """Sum of the proportional set size over *pid* and its live descendants,
     in MB: each page the processes share is split between them, so forked
     workers' common pages are counted once (VmHWM counts them in each)."""
-    total_kb = 0
-    for p in [pid] + _descendants(pid):
-        try:
-            with open(f"/proc/{p}/smaps_rollup") as f:
-                for line in f:
-                    if line.startswith("Pss:"):
-                        total_kb += int(line.split()[1])
-                        break
-        except OSError:
-            pass
-    return total_kb * 1024 / 1e6
+    return _tree_kb(pid, "smaps_rollup", "Pss:") * 1024 / 1e6
 
 
 class PssSampler:
