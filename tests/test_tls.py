@@ -17,6 +17,7 @@ import pydicom
 import pytest
 from pydicom.data import get_testdata_file
 
+import dicomnet as dn
 from conftest import DCMTK_ENV, ECHOSCU, InProcessServer, final_files, run_storescu, wait_for
 from test_differential import _compare_dirs, _pydicom_test_files
 from tlscerts import PASSWORD, Certificates
@@ -436,6 +437,38 @@ def test_stalled_handshake_does_not_hold_up_others(certs, tmp_path):
     finally:
         stalled.close()
         logging.getLogger("fastscp").removeHandler(handler)
+        srv.stop()
+
+
+@pytest.mark.parametrize("config", [dict(dimse_timeout=0.5, socket_timeout=30.0),
+                                    dict(socket_timeout=0.5)],
+                         ids=["dimse-timeout", "socket-timeout"])
+def test_timeouts_bound_a_tls_association(certs, tmp_path, config):
+    """-td (and -ts) bound the waits of an association over TLS as over
+    plain TCP: a data set that stops coming ends in an A-ABORT, sent over
+    TLS, and leaves no file."""
+    out = tmp_path / "out"
+    out.mkdir()
+    srv = InProcessServer(out, tls_key_cert=(certs.server_key, certs.server),
+                          tls_ca_files=(certs.ca,), **config)
+    ctx = ssl.create_default_context(cafile=certs.ca)
+    ctx.check_hostname = False
+    ctx.load_cert_chain(certs.client, certs.client_key)
+    peer = dn.RawPeer(srv.port)
+    try:
+        peer.sock = ctx.wrap_socket(peer.sock)
+        assert peer.associate([(1, dn.CT_IMAGE, [dn.ELE])])[0] == 2          # A-ASSOCIATE-AC
+        peer.send(dn.pdata(1, dn.store_rq(dn.CT_IMAGE, "1.2.3.4"), True)
+                  + dn.pdata(1, b"\x08\x00\x16\x00UI", False, last=False))
+        start = time.monotonic()
+        p = peer.read_pdu(timeout=10)
+        assert p is not None and p[0] == 7                                   # A-ABORT
+        assert 0.3 < time.monotonic() - start < 5
+        assert peer.closed_by_peer(timeout=10)
+        assert wait_for(lambda: not any(out.iterdir()))
+        assert srv.stored == []
+    finally:
+        peer.close()
         srv.stop()
 
 
