@@ -514,9 +514,8 @@ class PssSampler:
             if self._stop.wait(self.PERIOD):
                 return
 
-    def sample(self) -> float:
+    def sample(self) -> None:
         self.peak = max(self.peak, tree_pss_mb(self.pid))
-        return self.peak
 
     def __enter__(self) -> "PssSampler":
         self._thread.start()
@@ -758,10 +757,11 @@ def run_one(server: Server, w: Workload, src_dir: Path, files: List[Path], workd
                     client.returncode = code = os.waitstatus_to_exitcode(status)
                     rc = rc or code
                     res.client_cpu += usage.ru_utime + usage.ru_stime
+                # before the sampler's last reading and join: not the transfer's time
+                res.wall = time.perf_counter() - t0
         finally:
             watchdog.cancel()
         res.pss_mb = pss.peak
-        res.wall = time.perf_counter() - t0
         if timed_out.is_set():
             res.wall = float("nan")
             res.error = f"client timed out after {timeout:.0f} s"
