@@ -277,6 +277,16 @@ def test_command_round_trip():
     assert len(raw) % 2 == 0
 
 
+def test_command_lengths_past_16_mib_round_trip():
+    """All four bytes of the little-endian lengths are written: an element
+    and a group length of more than 2**24 bytes."""
+    big = b"\x01" * (1 << 24) + b"\x02\x03"
+    raw = _dimse.encode_command([(0x0100, 0x0030), (0x4000, big)])
+    assert struct.unpack_from("<I", raw, 8)[0] == len(raw) - 12 > 1 << 24
+    cmd = _dimse.decode_command(raw)
+    assert cmd[0x0000] == len(raw) - 12 and cmd[0x0100] == 0x0030 and cmd[0x4000] == big
+
+
 @pytest.mark.parametrize("raw, message", [
     (b"", "empty"),
     (b"\x00\x00\x00\x01\x02\x00", "truncated"),

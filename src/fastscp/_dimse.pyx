@@ -66,6 +66,13 @@ cdef inline uint32_t _le32(const unsigned char* p) noexcept nogil:
     return p[0] | (<uint32_t>p[1] << 8) | (<uint32_t>p[2] << 16) | (<uint32_t>p[3] << 24)
 
 
+cdef inline void _put_le32(unsigned char* p, uint32_t v) noexcept nogil:
+    p[0] = v & 0xFF
+    p[1] = (v >> 8) & 0xFF
+    p[2] = (v >> 16) & 0xFF
+    p[3] = v >> 24
+
+
 def decode_command(data):
     """Decode a DIMSE command set into {tag: value}.
 
@@ -130,7 +137,7 @@ def encode_command(elements):
         vr = _command_vr(tag)
         if vr == _US or vr == _UL:
             v = <uint32_t>(<unsigned short>value if vr == _US else <uint32_t>value)
-            num[0] = v & 0xFF; num[1] = (v >> 8) & 0xFF; num[2] = (v >> 16) & 0xFF; num[3] = v >> 24
+            _put_le32(num, v)
             raw = (<char*>num)[:2 if vr == _US else 4]
         elif isinstance(value, str):
             raw = value.encode("ascii", "replace")     # a decoded non-ASCII byte is U+FFFD
@@ -143,7 +150,7 @@ def encode_command(elements):
         total += 8 + len(raw)
     # (0000,0000) UL: the length of the rest, then the elements
     out = bytearray(12 + total)
-    num[0] = total & 0xFF; num[1] = (total >> 8) & 0xFF; num[2] = (total >> 16) & 0xFF; num[3] = total >> 24
+    _put_le32(num, <uint32_t>total)
     _put_element(out, &pos, 0, num, 4)
     for i in range(len(tags)):
         raw = values[i]
@@ -156,7 +163,7 @@ cdef inline void _put_element(bytearray out, Py_ssize_t* pos, uint32_t element,
     cdef unsigned char* p = <unsigned char*>(<char*>out) + pos[0]
     p[0] = 0; p[1] = 0
     p[2] = element & 0xFF; p[3] = (element >> 8) & 0xFF
-    p[4] = length & 0xFF; p[5] = (length >> 8) & 0xFF; p[6] = (length >> 16) & 0xFF; p[7] = (length >> 24) & 0xFF
+    _put_le32(p + 4, <uint32_t>length)
     memcpy(p + 8, value, length)
     pos[0] += 8 + length
 
@@ -176,8 +183,7 @@ def encode_store_response(str sop_class, int message_id, int status, str sop_ins
     cdef Py_ssize_t body = (8 + len(cls)) + 4 * 10 + (8 + len(inst)), pos = 0
     cdef bytearray out = bytearray(12 + body)
     cdef unsigned char group_length[4]
-    group_length[0] = body & 0xFF; group_length[1] = (body >> 8) & 0xFF
-    group_length[2] = (body >> 16) & 0xFF; group_length[3] = (body >> 24) & 0xFF
+    _put_le32(group_length, <uint32_t>body)
     _put_element(out, &pos, 0x0000, group_length, 4)              # group length
     _put_element(out, &pos, 0x0002, <const unsigned char*>cls, len(cls))   # affected SOP class
     us[0] = 0x01; us[1] = 0x80                                       # C-STORE-RSP
