@@ -7,6 +7,7 @@ dictionary tables are generated here from pydicom's dictionaries
 """
 import importlib.util
 import os
+import sys
 
 from Cython.Build import cythonize
 from setuptools import Extension, setup
@@ -26,10 +27,13 @@ def generate_dictionary_tables() -> None:
 
 generate_dictionary_tables()
 
-MODULES = ["_sink", "_dimse", "_pdu", "_pdv", "_writer", "_counters"]
+MODULES = ["_sink", "_dimse", "_pdu", "_pdv", "_writer", "_counters", "_tlsread"]
+#: _tlsread looks up OpenSSL through dlopen/dlsym, in libdl before glibc 2.34
+LIBRARIES = {"_tlsread": ["dl"] if sys.platform.startswith("linux") else []}
 
 extensions = [
-    Extension(f"fastscp.{name}", [f"src/fastscp/{name}.pyx"], extra_compile_args=["-O2"])
+    Extension(f"fastscp.{name}", [f"src/fastscp/{name}.pyx"], extra_compile_args=["-O2"],
+              libraries=LIBRARIES.get(name, []))
     for name in MODULES
 ]
 

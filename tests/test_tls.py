@@ -33,6 +33,18 @@ def certs(tmp_path_factory) -> Certificates:
     return Certificates(tmp_path_factory.mktemp("certs"))
 
 
+@pytest.fixture(params=["records-in-c", "records-through-ssl"])
+def read_path(request, monkeypatch):
+    """Both ways a TLS connection reads its records (fastscp._tlsread, and
+    _ssl's read where that cannot be used) for an in-process server."""
+    import fastscp.tls
+    if request.param == "records-through-ssl":
+        monkeypatch.setattr(fastscp.tls, "_TLSREAD_BOUND", False)
+    else:
+        assert fastscp.tls._TLSREAD_BOUND
+    return request.param
+
+
 def server_tls(c: Certificates, *extra: str):
     return ["+tls", c.server_key, c.server, "+cf", c.ca, *extra]
 
@@ -443,7 +455,7 @@ def test_stalled_handshake_does_not_hold_up_others(certs, tmp_path):
 @pytest.mark.parametrize("config", [dict(dimse_timeout=0.5, socket_timeout=30.0),
                                     dict(socket_timeout=0.5)],
                          ids=["dimse-timeout", "socket-timeout"])
-def test_timeouts_bound_a_tls_association(certs, tmp_path, config):
+def test_timeouts_bound_a_tls_association(certs, tmp_path, config, read_path):
     """-td (and -ts) bound the waits of an association over TLS as over
     plain TCP: a data set that stops coming ends in an A-ABORT, sent over
     TLS, and leaves no file."""
@@ -470,6 +482,47 @@ def test_timeouts_bound_a_tls_association(certs, tmp_path, config):
     finally:
         peer.close()
         srv.stop()
+
+
+def test_large_object_over_tls_stored_whole(certs, tmp_path, read_path):
+    """A data set of many TLS records and many reads: the stored pixel data
+    is what was sent, byte for byte, whichever way the records are read."""
+    out = tmp_path / "out"
+    out.mkdir()
+    srv = InProcessServer(out, tls_key_cert=(certs.server_key, certs.server),
+                          tls_ca_files=(certs.ca,))
+    ctx = ssl.create_default_context(cafile=certs.ca)
+    ctx.check_hostname = False
+    ctx.load_cert_chain(certs.client, certs.client_key)
+    peer = dn.RawPeer(srv.port)
+    pixels = os.urandom(3 * 1024 * 1024)
+    uid = "1.2.826.0.1.3680043.8.498.98"
+    data = (b"\x08\x00\x16\x00UI\x1a\x00" + dn.CT_IMAGE.encode() + b"\0"
+            + b"\x08\x00\x18\x00UI" + len(dn.uid(uid)).to_bytes(2, "little") + dn.uid(uid)
+            + b"\xe0\x7f\x10\x00OB\0\0" + len(pixels).to_bytes(4, "little"))
+    try:
+        peer.sock = ctx.wrap_socket(peer.sock)
+        assert peer.associate([(1, dn.CT_IMAGE, [dn.ELE])])[0] == 2
+        peer.send(dn.pdata(1, dn.store_rq(dn.CT_IMAGE, uid), True)
+                  + dn.pdata(1, data, False, last=False))
+        sizes = [16000, 1, 9000, 16370, 333]       # PDVs across record boundaries
+        pos, i, pdus = 0, 0, []
+        while pos < len(pixels):
+            n = min(sizes[i % len(sizes)], len(pixels) - pos)
+            pdus.append(dn.pdata(1, pixels[pos:pos + n], False, last=pos + n == len(pixels)))
+            pos, i = pos + n, i + 1
+        for k in range(0, len(pdus), 50):
+            peer.send(b"".join(pdus[k:k + 50]))
+        rsp = peer.read_pdu(60)
+        assert rsp is not None and rsp[0] == 4, rsp
+        assert dn.parse_command(rsp[1][6:])[0x0900] == b"\0\0"
+        peer.send(dn.release_rq())
+        assert peer.read_pdu(10)[0] == 6                                     # A-RELEASE-RP
+    finally:
+        peer.close()
+        srv.stop()
+    (f,) = final_files(out)
+    assert pydicom.dcmread(f).PixelData == pixels
 
 
 def test_many_tls_associations_at_once(certs, tmp_path):
@@ -501,7 +554,7 @@ def test_tls_with_output_and_event_options(spawn, tmp_path, certs):
     assert marker.read_text().strip() == f.name
 
 
-def test_pynetdicom_tls_client(certs, tmp_path):
+def test_pynetdicom_tls_client(certs, tmp_path, read_path):
     from pynetdicom import AE
     from pynetdicom.sop_class import CTImageStorage
     srv = InProcessServer(tmp_path, tls_key_cert=(certs.server_key, certs.server), tls_ca_files=(certs.ca,))

@@ -15,6 +15,7 @@ then other NIST, Koblitz and Brainpool curves; neither offers X25519), and
 """
 from __future__ import annotations
 
+import _ssl
 import contextlib
 import datetime
 import getpass
@@ -30,6 +31,7 @@ import time
 import warnings
 from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple
 
+from fastscp import _tlsread
 from fastscp.config import (
     CRL_CHECK_CHAIN, CRL_CHECK_LEAF, PEER_CERT_IGNORE, PEER_CERT_REQUIRE, ServerConfig,
 )
@@ -37,6 +39,9 @@ from fastscp.errors import TLSSetupError
 from fastscp.tls_suites import BY_KEY, Profile, SuiteError, negotiated_suites
 
 log = logging.getLogger("fastscp")
+
+#: whether OpenSSL's read can be called in C on ``_ssl``'s objects (`TLSConnection`)
+_TLSREAD_BOUND = _tlsread.bind(getattr(_ssl, "__file__", None))
 
 #: storescp's built-in DH group (3.6.9): RFC 7919 ffdhe2048, for DHE suites
 FFDHE2048 = b"""-----BEGIN DH PARAMETERS-----
@@ -413,7 +418,6 @@ def condition(exc: BaseException) -> str:
         # later versions as OpenSSL's own UNEXPECTED_EOF_WHILE_READING
         reason = "UNEXPECTED_EOF_WHILE_READING"
     if reason:
-        import _ssl
         names = getattr(_ssl, "err_names_to_codes", {})
         code = names.get(reason, (0, 0))[1]
         return "000b:%04x TLS error: %s" % (0x800 + code, reason.lower().replace("_", " "))
@@ -538,10 +542,12 @@ class TLSConnection:
     read copies it again: 6 % of the server's CPU for 400 CT images).  The
     duplicate keeps the caller's socket object its own, to shut down and to
     close.  A read hands over every record that arrived, not one 16 KiB
-    record per call as `ssl.SSLSocket.recv_into` does; the timeouts that
-    `drive` sets with setsockopt bound the waits in poll() here."""
+    record per call as `ssl.SSLSocket.recv_into` does, in one C call
+    (`fastscp._tlsread`) where CPython's ``_ssl`` allows it; the timeouts
+    that `drive` sets with setsockopt bound the waits in poll() here."""
 
-    __slots__ = ("ssl", "_fd", "_read", "_write", "_poller", "_recv_timeout", "_send_timeout")
+    __slots__ = ("ssl", "_fd", "_read", "_write", "_records", "_poller", "_recv_timeout",
+                 "_send_timeout")
 
     def __init__(self, sock: socket.socket, context: ssl.SSLContext) -> None:
         own = sock.dup()
@@ -558,6 +564,11 @@ class TLSConnection:
         native: Any = getattr(self.ssl, "_sslobj", None) or self.ssl
         self._read: Callable[[int, memoryview], int] = native.read
         self._write: Callable[[Any], int] = native.write
+        #: the records read in C (fastscp._tlsread), or None: read here
+        self._records: Optional[_tlsread.RecordReader] = None
+        if _TLSREAD_BOUND:
+            with contextlib.suppress(LookupError):
+                self._records = _tlsread.RecordReader(native, native.context, self._fd)
         self._poller = select.poll()
         self._poller.register(self._fd, select.POLLIN)
         #: seconds a read or a write may wait (None: no limit), as drive sets them
@@ -587,6 +598,26 @@ class TLSConnection:
         """Decrypted bytes into `buffer`: all that the records received so
         far hold (waiting for the socket only when there are none); 0 at
         the end of the connection; socket.timeout when none came in time."""
+        records = self._records
+        if records is None:
+            return self._recv_records_here(buffer)
+        while True:
+            n = records.read_into(buffer)
+            if n:
+                return n
+            state = records.state
+            if state == _tlsread.WANT_READ:
+                ready = self._wait(select.POLLIN, self._recv_timeout)
+            elif state == _tlsread.WANT_WRITE:     # e.g. a key update answered
+                ready = self._wait(select.POLLOUT, self._send_timeout)
+            else:
+                return 0                        # closed, or an empty buffer
+            if not ready:
+                raise socket.timeout("timed out")
+
+    def _recv_records_here(self, buffer: memoryview) -> int:
+        """`recv_into` through ``_ssl``'s read, a call per record (where
+        `fastscp._tlsread` cannot be used)."""
         read, size, total = self._read, len(buffer), 0
         while True:
             try:
