@@ -15,6 +15,7 @@ import pytest
 from conftest import DCMTK_ENV, ECHOSCU, STORESCP, STORESCU, final_files, free_port, run_storescu
 from superserver import XINETD, Service, Xinetd
 from test_differential import _compare_dirs, _pydicom_test_files
+from tlscerts import Certificates
 
 #: the installed console script: a super-server execs a program by its path,
 #: and `python -m fastscp` would not find its virtual environment (xinetd
@@ -84,6 +85,21 @@ def test_one_process_per_association_each_exiting_0(xinetd):
     assert len(exits) == 5 and len({pid for pid, _ in exits}) == 5
     assert [status for _, status in exits] == [0] * 5
     assert len(final_files(out)) == 2
+
+
+def test_tls_through_xinetd_as_storescp(xinetd, tmp_path):
+    """--inetd with +tls: each process shakes hands on its standard input
+    and stores what storescp --inetd +tls stores."""
+    c = Certificates(tmp_path / "certs")
+    tls = ["+tls", c.server_key, c.server, "+cf", c.ca]
+    x, where = xinetd(tls, tls)
+    files = _pydicom_test_files()[:3]
+    for name, (port, _) in where.items():
+        r = run_storescu(port, files, ["-nh", "+tls", c.client_key, c.client, "+cf", c.ca])
+        assert r.returncode == 0, (name, r.stderr)
+    assert _compare_dirs(where["storescp"][1], where["fastscp"][1]) == 3
+    for name in where:
+        assert [status for _, status in x.wait_exits(name, 1)] == [0], name
 
 
 def test_log_output_never_reaches_the_connection(xinetd):
