@@ -163,5 +163,13 @@ def test_refuses_objects_it_cannot_verify(pair):
         _tlsread.RecordReader(pair.native, pair.native.context, pair.client.fileno())
     with pytest.raises(LookupError):                     # too small to be an _ssl socket
         _tlsread.RecordReader(b"", pair.native.context, fd)
-    with pytest.raises(LookupError):                     # another type of the same size class
+    with pytest.raises(LookupError):                     # another type
         _tlsread.RecordReader(pair.context, pair.native.context, fd)
+
+    class Lookalike:                                     # the context where the layout has it
+        __slots__ = ("weak", "pointer", "context")
+
+    fake = Lookalike()
+    fake.weak, fake.pointer, fake.context = None, None, pair.native.context
+    with pytest.raises(LookupError):
+        _tlsread.RecordReader(fake, pair.native.context, fd)

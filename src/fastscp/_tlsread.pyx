@@ -17,12 +17,14 @@ raises ``LookupError``):
 * the OpenSSL functions are looked up in the library ``_ssl`` is linked
   with (``dlsym`` on the already loaded ``_ssl`` module: its dependencies,
   never another copy of OpenSSL, such as one bundled into a wheel);
-* the ``SSL`` pointer is read from the ``_ssl._SSLSocket`` object, whose C
+* the ``SSL`` pointer is read only from an ``_ssl._SSLSocket`` object, whose C
   layout begins (CPython 3.7 to 3.14) with the socket's weak reference, the
   ``SSL`` pointer and the `ssl.SSLContext`: the field after the pointer
   must hold that very context object, and OpenSSL must then report the
   connection's own file descriptor, before the pointer is used.
 """
+import _ssl
+
 from cpython.object cimport PyObject
 
 cdef extern from "<dlfcn.h>" nogil:
@@ -89,7 +91,7 @@ cdef class RecordReader:
         cdef char* base = <char*><PyObject*>native
         if _read_ex == NULL:
             raise LookupError("OpenSSL's functions were not found through _ssl")
-        if type(native).__basicsize__ < head + 3 * sizeof(void*):
+        if type(native) is not _ssl._SSLSocket or type(native).__basicsize__ < head + 3 * sizeof(void*):
             raise LookupError("unknown layout of %s" % type(native).__name__)
         if (<PyObject**>(base + head + 2 * sizeof(void*)))[0] != <PyObject*>context:
             raise LookupError("unknown layout of %s" % type(native).__name__)
