@@ -27,9 +27,9 @@ def generate_dictionary_tables() -> None:
 
 generate_dictionary_tables()
 
-MODULES = ["_sink", "_dimse", "_pdu", "_pdv", "_writer", "_counters", "_tlsread"]
-#: _tlsread looks up OpenSSL through dlopen/dlsym, in libdl before glibc 2.34
-LIBRARIES = {"_tlsread": ["dl"] if sys.platform.startswith("linux") else []}
+MODULES = ["_sink", "_dimse", "_pdu", "_pdv", "_writer", "_counters", "_openssl"]
+#: _openssl looks up OpenSSL through dlopen/dlsym, in libdl before glibc 2.34
+LIBRARIES = {"_openssl": ["dl"] if sys.platform.startswith("linux") else []}
 
 extensions = [
     Extension(f"fastscp.{name}", [f"src/fastscp/{name}.pyx"], extra_compile_args=["-O2"],

@@ -1,4 +1,4 @@
-"""Fuzz target: fastscp._tlsread.RecordReader (TLS records read in C on
+"""Fuzz target: fastscp._openssl.RecordReader (TLS records read in C on
 CPython's `ssl` objects), on a real TLS 1.3 connection over a socket pair.
 
 Input layout:
@@ -42,9 +42,9 @@ import fuzzutil  # noqa: E402
 from fuzzutil import check  # noqa: E402
 
 with atheris.instrument_imports(include=["fastscp"]):
-    from fastscp import _tlsread
+    from fastscp import _openssl
 
-STATES = (_tlsread.FULL, _tlsread.WANT_READ, _tlsread.WANT_WRITE, _tlsread.CLOSED)
+STATES = (_openssl.FULL, _openssl.WANT_READ, _openssl.WANT_WRITE, _openssl.CLOSED)
 
 
 def _contexts():
@@ -63,7 +63,7 @@ def _contexts():
 
 
 SERVER_CTX, CLIENT_CTX = _contexts()
-check(_tlsread.bind(_ssl.__file__), "OpenSSL's functions not found through _ssl")
+check(_openssl.bind(_ssl.__file__), "OpenSSL's functions not found through _ssl")
 
 
 def connect():
@@ -93,13 +93,13 @@ def read_all(reader, server, size: int):
         state = reader.state
         check(0 <= n <= size, "read %d into %d bytes" % (n, size))
         check(state in STATES, "state %r" % state)
-        check((state == _tlsread.FULL) == (n == size), "state %d after %d of %d" % (state, n, size))
+        check((state == _openssl.FULL) == (n == size), "state %d after %d of %d" % (state, n, size))
         out += buf[:n]
-        if state == _tlsread.CLOSED:
-            check(reader.read_into(memoryview(buf)) == 0 and reader.state == _tlsread.CLOSED,
+        if state == _openssl.CLOSED:
+            check(reader.read_into(memoryview(buf)) == 0 and reader.state == _openssl.CLOSED,
                   "a closed reader read again")
             return bytes(out), state
-        if state != _tlsread.FULL and not select.select([server], [], [], 5)[0]:
+        if state != _openssl.FULL and not select.select([server], [], [], 5)[0]:
             return bytes(out), state            # the sender's end of file never came
 
 
@@ -109,7 +109,7 @@ def TestOneInput(data: bytes) -> None:
     raw, size, seed, payload = data[0] & 1, 1 + data[1], data[2] & 15, data[3:]
     server, client = connect()
     try:
-        reader = _tlsread.RecordReader(server._sslobj, server._sslobj.context, server.fileno())
+        reader = _openssl.RecordReader(server._sslobj, server._sslobj.context, server.fileno())
 
         def send() -> None:
             try:
@@ -130,7 +130,7 @@ def TestOneInput(data: bytes) -> None:
         finally:
             server.shutdown(socket.SHUT_RDWR)       # unblocks a sender left waiting
             sender.join(10)
-        check(state == _tlsread.CLOSED, "state %d at the end of the connection" % state)
+        check(state == _openssl.CLOSED, "state %d at the end of the connection" % state)
         if raw:
             check(got == b"", "raw bytes read as plaintext: %r" % got[:32])
         else:

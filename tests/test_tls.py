@@ -35,13 +35,13 @@ def certs(tmp_path_factory) -> Certificates:
 
 @pytest.fixture(params=["records-in-c", "records-through-ssl"])
 def read_path(request, monkeypatch):
-    """Both ways a TLS connection reads its records (fastscp._tlsread, and
+    """Both ways a TLS connection reads its records (fastscp._openssl, and
     _ssl's read where that cannot be used) for an in-process server."""
     import fastscp.tls
     if request.param == "records-through-ssl":
-        monkeypatch.setattr(fastscp.tls, "_TLSREAD_BOUND", False)
+        monkeypatch.setattr(fastscp.tls, "_OPENSSL_BOUND", False)
     else:
-        assert fastscp.tls._TLSREAD_BOUND
+        assert fastscp.tls._OPENSSL_BOUND
     return request.param
 
 
@@ -122,9 +122,15 @@ PROFILE_PROBES = [
     ("+pg", ("-tls1_2", "-cipher", "ECDHE-RSA-CHACHA20-POLY1305"), None),
     ("+pg", _TLS10, None),
     ("+pg", ("-groups", "X25519"), None),
+    ("+pg", ("-groups", "P-384"), ("TLSv1.3", "TLS_AES_256_GCM_SHA384")),          # storescp's groups
+    ("+pg", ("-tls1_2", "-groups", "brainpoolP256r1"), ("TLSv1.2", "ECDHE-RSA-AES256-GCM-SHA384")),
+    ("+pg", ("-ciphersuites", "TLS_AES_128_CCM_SHA256"), None),
     ("+pg", ("-ciphersuites", "TLS_AES_128_GCM_SHA256"), ("TLSv1.3", "TLS_AES_128_GCM_SHA256")),
     ("+pm", ("-tls1_2", "-cipher", "ECDHE-RSA-CHACHA20-POLY1305"), ("TLSv1.2", "ECDHE-RSA-CHACHA20-POLY1305")),
     ("+pm", ("-tls1_2", "-cipher", "DHE-RSA-AES256-GCM-SHA384"), None),
+    ("+pm", ("-ciphersuites", "TLS_AES_128_CCM_SHA256"), ("TLSv1.3", "TLS_AES_128_CCM_SHA256")),
+    ("+pm", ("-ciphersuites", "TLS_AES_128_CCM_SHA256:TLS_AES_128_CCM_8_SHA256"),
+     ("TLSv1.3", "TLS_AES_128_CCM_8_SHA256")),                                     # server order
     ("+py", ("-tls1_2", "-cipher", "DHE-RSA-AES128-GCM-SHA256"), ("TLSv1.2", "DHE-RSA-AES128-GCM-SHA256")),
     ("+py", ("-tls1_2", "-cipher", "AES128-SHA"), None),
     ("+py", _TLS10, None),
@@ -177,6 +183,29 @@ def test_refused_handshakes_logged_like_storescp(spawn, tmp_path, certs, args, l
         _, errs[kind] = proc.stop()
     for err in errs.values():
         assert "E: Receiving Association failed: " + line in err
+
+
+def _temp_key(text: str):
+    m = re.search(r"(?:Server|Peer) Temp Key: ([^\n]+)", text)
+    return m.group(1).strip() if m else None
+
+
+@pytest.mark.parametrize("groups", ["P-384", "P-521", "X25519:P-521:P-384"])
+def test_key_exchange_groups_as_storescp(spawn, tmp_path, certs, groups):
+    """storescp's group list (P-256 first, then the other NIST, Koblitz and
+    Brainpool curves), set through fastscp._openssl: a TLS 1.3 client
+    without P-256 gets the same handshake and key exchange group from both."""
+    seen = {}
+    for kind in ("dcmtk", "fastscp"):
+        out = tmp_path / kind
+        out.mkdir()
+        proc = spawn(kind, out, *server_tls(certs, "+py"))
+        text = s_client(proc.port, "-cert", certs.client, "-key", certs.client_key,
+                        "-groups", groups)
+        proc.stop()
+        seen[kind] = (negotiated(text), _temp_key(text))
+    assert seen["dcmtk"][0] is not None and seen["dcmtk"][1] is not None, seen
+    assert seen["fastscp"] == seen["dcmtk"]
 
 
 # ---------------------------------------------------------------------------
@@ -652,3 +681,29 @@ def test_tls_in_every_process_model(spawn, tmp_path, certs, model):
     assert echo(proc.port, *client_tls(certs)).returncode == 0
     proc.stop()
     assert len(final_files(tmp_path)) == 3
+
+
+@pytest.mark.parametrize("bound", [True, False], ids=["openssl-calls", "ssl-only"])
+def test_groups_and_tls13_suites_of_the_context(certs, tmp_path, monkeypatch, caplog, bound):
+    """+pm's context: storescp's TLS 1.3 suites (CCM included) through
+    fastscp._openssl; without it OpenSSL's defaults, P-256 alone and a
+    debug line, never more than storescp offers."""
+    import logging
+    import fastscp.tls
+    if not bound:
+        monkeypatch.setattr(fastscp.tls, "_OPENSSL_BOUND", False)
+    caplog.set_level(logging.DEBUG, logger="fastscp")
+    config = ServerConfig(port=0, host="127.0.0.1", output_directory=str(tmp_path),
+                          tls_key_cert=(certs.server_key, certs.server), tls_ca_files=(certs.ca,),
+                          tls_profile="8996-mod")
+    ctx = fastscp.tls.build_context(config)
+    tls13 = [c["name"] for c in ctx.get_ciphers() if c["protocol"] == "TLSv1.3"]
+    fallback = [r for r in caplog.records if "P-256 alone" in r.getMessage()]
+    if bound:
+        assert tls13 == ["TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256",
+                         "TLS_AES_128_GCM_SHA256", "TLS_AES_128_CCM_8_SHA256",
+                         "TLS_AES_128_CCM_SHA256"]
+        assert not fallback
+    else:
+        assert "TLS_AES_128_CCM_SHA256" not in tls13 and "TLS_AES_256_GCM_SHA384" in tls13
+        assert len(fallback) == 1

@@ -8,10 +8,10 @@ certificates first, so that storescp's order of failures (key, certificate,
 match) and its certificate policy can be reproduced, and so that DER files
 and encrypted keys reach `ssl` as unencrypted PEM in an anonymous memory
 file that never touches a disk.  Two settings of storescp have no `ssl`
-API in Python 3.11 and are approximated on the safe side (README, "DICOM
-over TLS"): the group list is P-256 alone (storescp: P-256 first,
-then other NIST, Koblitz and Brainpool curves; neither offers X25519), and
-``+pm`` lacks the two TLS 1.3 CCM suites.
+API in Python 3.11, the key exchange groups and the TLS 1.3 suites: they
+are set through `fastscp._openssl`, and where that cannot be used they are
+approximated on the safe side (README, "DICOM over TLS"): P-256 alone, and
+``+pm`` without its two TLS 1.3 CCM suites.
 """
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ import time
 import warnings
 from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple
 
-from fastscp import _tlsread
+from fastscp import _openssl
 from fastscp.config import (
     CRL_CHECK_CHAIN, CRL_CHECK_LEAF, PEER_CERT_IGNORE, PEER_CERT_REQUIRE, ServerConfig,
 )
@@ -41,7 +41,7 @@ from fastscp.tls_suites import BY_KEY, Profile, SuiteError, negotiated_suites
 log = logging.getLogger("fastscp")
 
 #: whether OpenSSL's read can be called in C on ``_ssl``'s objects (`TLSConnection`)
-_TLSREAD_BOUND = _tlsread.bind(getattr(_ssl, "__file__", None))
+_OPENSSL_BOUND = _openssl.bind(getattr(_ssl, "__file__", None))
 
 #: storescp's built-in DH group (3.6.9): RFC 7919 ffdhe2048, for DHE suites
 FFDHE2048 = b"""-----BEGIN DH PARAMETERS-----
@@ -53,8 +53,13 @@ YdEIqUuyyOP7uWrat2DX9GgdT0Kj3jlN9K5W7edjcrsZCwenyO4KbXCeAvzhzffi
 ssbzSibBsu/6iGtCOGEoXJf//////////wIBAg==
 -----END DH PARAMETERS-----
 """
-#: the one ECDHE group offered (see the module text)
-GROUP = "prime256v1"
+#: storescp 3.6.9's key exchange groups, preferred first (no X25519/X448)
+GROUPS = ("P-256", "secp256k1", "P-384", "P-521", "sect283k1", "sect283r1", "sect409k1",
+          "sect409r1", "sect571k1", "sect571r1", "brainpoolP256r1", "brainpoolP384r1",
+          "brainpoolP512r1")
+#: the one group offered where `fastscp._openssl` cannot set them (ssl's
+#: set_ecdh_curve takes one)
+FALLBACK_GROUP = "prime256v1"
 #: what storescp asks on the terminal for an encrypted key (+ps)
 PASSWORD_PROMPT = "Enter PEM pass phrase:"
 #: random bytes written to the seed file after each connection (+ws/+wf)
@@ -107,7 +112,7 @@ def build_context(config: ServerConfig) -> ssl.SSLContext:
     # the profile, not OpenSSL, decides what is weak
     ctx.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
     ctx.set_ciphers("ALL:@SECLEVEL=0")
-    ctx.set_ecdh_curve(GROUP)
+    _set_groups_and_tls13_suites(ctx, profile)
     _load_dh_params(ctx, FFDHE2048)
     _load_trust(ctx, config)
     key_file, cert_file = config.tls_key_cert
@@ -134,6 +139,24 @@ def build_context(config: ServerConfig) -> ssl.SSLContext:
     if config.tls_expect_sni is not None:
         ctx.sni_callback = _sni_check(config.tls_expect_sni)
     return ctx
+
+
+def _set_groups_and_tls13_suites(ctx: ssl.SSLContext, profile: Profile) -> None:
+    """storescp's groups and the profile's TLS 1.3 suites, through
+    `fastscp._openssl`; where that cannot be used, P-256 alone and
+    OpenSSL's default TLS 1.3 suites (less than storescp offers, never
+    more: +pm then lacks its two CCM suites)."""
+    ctx.set_ecdh_curve(FALLBACK_GROUP)
+    try:
+        if not _OPENSSL_BOUND:
+            raise LookupError("OpenSSL's functions were not found through _ssl")
+        _openssl.set_groups(ctx, GROUPS)
+        if profile.tls13_suites:
+            _openssl.set_tls13_ciphersuites(ctx, ":".join(profile.tls13_suites))
+    except (LookupError, ValueError) as exc:
+        ctx.set_ecdh_curve(FALLBACK_GROUP)
+        log.debug("TLS key exchange group P-256 alone, TLS 1.3 suites OpenSSL's defaults "
+                  "(storescp's cannot be set here: %s)", exc)
 
 
 def _openssl_error(code: str, reason: str) -> None:
@@ -543,7 +566,7 @@ class TLSConnection:
     duplicate keeps the caller's socket object its own, to shut down and to
     close.  A read hands over every record that arrived, not one 16 KiB
     record per call as `ssl.SSLSocket.recv_into` does, in one C call
-    (`fastscp._tlsread`) where CPython's ``_ssl`` allows it; the timeouts
+    (`fastscp._openssl`) where CPython's ``_ssl`` allows it; the timeouts
     that `drive` sets with setsockopt bound the waits in poll() here."""
 
     __slots__ = ("ssl", "_fd", "_read", "_write", "_records", "_poller", "_recv_timeout",
@@ -564,11 +587,11 @@ class TLSConnection:
         native: Any = getattr(self.ssl, "_sslobj", None) or self.ssl
         self._read: Callable[[int, memoryview], int] = native.read
         self._write: Callable[[Any], int] = native.write
-        #: the records read in C (fastscp._tlsread), or None: read here
-        self._records: Optional[_tlsread.RecordReader] = None
-        if _TLSREAD_BOUND:
+        #: the records read in C (fastscp._openssl), or None: read here
+        self._records: Optional[_openssl.RecordReader] = None
+        if _OPENSSL_BOUND:
             with contextlib.suppress(LookupError):
-                self._records = _tlsread.RecordReader(native, native.context, self._fd)
+                self._records = _openssl.RecordReader(native, native.context, self._fd)
         self._poller = select.poll()
         self._poller.register(self._fd, select.POLLIN)
         #: seconds a read or a write may wait (None: no limit), as drive sets them
@@ -606,9 +629,9 @@ class TLSConnection:
             if n:
                 return n
             state = records.state
-            if state == _tlsread.WANT_READ:
+            if state == _openssl.WANT_READ:
                 ready = self._wait(select.POLLIN, self._recv_timeout)
-            elif state == _tlsread.WANT_WRITE:     # e.g. a key update answered
+            elif state == _openssl.WANT_WRITE:     # e.g. a key update answered
                 ready = self._wait(select.POLLOUT, self._send_timeout)
             else:
                 return 0                        # closed, or an empty buffer
@@ -617,7 +640,7 @@ class TLSConnection:
 
     def _recv_records_here(self, buffer: memoryview) -> int:
         """`recv_into` through ``_ssl``'s read, a call per record (where
-        `fastscp._tlsread` cannot be used)."""
+        `fastscp._openssl` cannot be used)."""
         read, size, total = self._read, len(buffer), 0
         while True:
             try:

@@ -86,12 +86,17 @@ class Profile(Record, frozen=True):
     rfc8996: bool = False
     #: +pm: the stricter key and hash rules for certificates (§3.1, §3.4)
     strict_certificates: bool = False
+    #: TLS 1.3 suites (OpenSSL names), server preference first; unused
+    #: where the profile stops at TLS 1.2
+    tls13_suites: Tuple[str, ...] = ()
 
     def available_suites(self) -> Tuple[str, ...]:
         return _known(self.suites)
 
 
 _T10, _T12, _T13 = ssl.TLSVersion.MINIMUM_SUPPORTED, ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.MAXIMUM_SUPPORTED
+#: OpenSSL's default TLS 1.3 suites, which storescp keeps (spec §2.1 "D")
+_TLS13 = ("TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256", "TLS_AES_128_GCM_SHA256")
 _PY = ("ECDHE_RSA_WITH_AES_256_GCM_SHA384", "DHE_RSA_WITH_AES_256_GCM_SHA384",
        "ECDHE_RSA_WITH_AES_128_GCM_SHA256", "DHE_RSA_WITH_AES_128_GCM_SHA256")
 
@@ -100,18 +105,19 @@ PROFILES: Tuple[Profile, ...] = (
     Profile("8996", "BCP 195 RFC 8996 TLS Profile",
             ("ECDHE_RSA_WITH_AES_256_GCM_SHA384", "ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
              "ECDHE_RSA_WITH_AES_128_GCM_SHA256", "ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"),
-            _T10, _T13, "9325", rfc8996=True),
+            _T10, _T13, "9325", rfc8996=True, tls13_suites=_TLS13),
     Profile("8996-mod", "Modified BCP 195 RFC 8996 TLS Profile",
             ("ECDHE_RSA_WITH_AES_256_GCM_SHA384", "ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
              "ECDHE_ECDSA_WITH_AES_256_CCM_8", "ECDHE_ECDSA_WITH_AES_256_CCM",
              "ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256", "ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
              "ECDHE_RSA_WITH_AES_128_GCM_SHA256", "ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
              "ECDHE_ECDSA_WITH_AES_128_CCM_8", "ECDHE_ECDSA_WITH_AES_128_CCM"),
-            _T10, _T13, "9325", fixed_suites=True, rfc8996=True, strict_certificates=True),
+            _T10, _T13, "9325", fixed_suites=True, rfc8996=True, strict_certificates=True,
+            tls13_suites=_TLS13 + ("TLS_AES_128_CCM_8_SHA256", "TLS_AES_128_CCM_SHA256")),
     Profile("bcp195-nd", "Non-downgrading BCP 195 TLS Profile", _PY, _T12, _T13, "7525",
-            retired=True),
+            retired=True, tls13_suites=_TLS13),
     Profile("bcp195", "BCP 195 TLS Profile", _PY + ("RSA_WITH_AES_128_CBC_SHA", TRIPLE_DES),
-            _T10, _T13, "7525", retired=True),
+            _T10, _T13, "7525", retired=True, tls13_suites=_TLS13),
     Profile("bcp195-ex", "Extended BCP 195 TLS Profile",
             ("ECDHE_RSA_WITH_AES_256_GCM_SHA384", "ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
              "DHE_RSA_WITH_AES_256_GCM_SHA384", "ECDHE_RSA_WITH_AES_128_GCM_SHA256",

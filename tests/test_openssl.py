@@ -1,4 +1,4 @@
-"""fastscp._tlsread: TLS records read in C on CPython's own `ssl` objects,
+"""fastscp._openssl: TLS records read in C on CPython's own `ssl` objects,
 over a real TLS connection (a socket pair, OpenSSL on both ends)."""
 from __future__ import annotations
 
@@ -19,9 +19,9 @@ import pytest
 from conftest import wait_for
 from tlscerts import Certificates
 
-from fastscp import _tlsread
+from fastscp import _openssl
 
-BOUND = _tlsread.bind(_ssl.__file__)
+BOUND = _openssl.bind(_ssl.__file__)
 
 
 @pytest.fixture(scope="module")
@@ -55,8 +55,8 @@ class Pair:
         self.server.setblocking(False)
         self.native = self.server._sslobj
 
-    def reader(self) -> _tlsread.RecordReader:
-        return _tlsread.RecordReader(self.native, self.native.context, self.server.fileno())
+    def reader(self) -> _openssl.RecordReader:
+        return _openssl.RecordReader(self.native, self.native.context, self.server.fileno())
 
     def close(self) -> None:
         self.client.close()
@@ -87,7 +87,7 @@ def _pending_ciphertext(pair: Pair) -> int:
 
 def test_bound_through_the_loaded_ssl_module():
     assert BOUND
-    assert _tlsread.bind(None)              # the first answer stands
+    assert _openssl.bind(None)              # the first answer stands
 
 
 def test_reads_every_record_that_arrived_in_one_call(pair):
@@ -104,18 +104,18 @@ def test_state_says_why_a_read_stopped(pair):
     reader = pair.reader()
     buf = bytearray(3000)
     assert reader.read_into(memoryview(buf)) == 0
-    assert reader.state == _tlsread.WANT_READ            # nothing arrived
+    assert reader.state == _openssl.WANT_READ            # nothing arrived
     payload = os.urandom(5000)
     _send_records(pair, [payload])
     _wait_bytes(pair, len(payload))
     assert reader.read_into(memoryview(buf)) == 3000
-    assert reader.state == _tlsread.FULL                 # the rest stays in OpenSSL
+    assert reader.state == _openssl.FULL                 # the rest stays in OpenSSL
     assert bytes(buf) == payload[:3000]
     assert reader.read_into(memoryview(buf)) == 2000
-    assert reader.state == _tlsread.WANT_READ
+    assert reader.state == _openssl.WANT_READ
     assert bytes(buf[:2000]) == payload[3000:]
     assert reader.read_into(memoryview(bytearray(0))) == 0
-    assert reader.state == _tlsread.FULL
+    assert reader.state == _openssl.FULL
 
 
 def test_large_transfer_across_many_records_is_byte_exact(pair):
@@ -127,7 +127,7 @@ def test_large_transfer_across_many_records_is_byte_exact(pair):
     while len(got) < len(payload) and time.monotonic() < deadline:
         n = reader.read_into(memoryview(buf))
         got += buf[:n]
-        if reader.state == _tlsread.WANT_READ and len(got) < len(payload):
+        if reader.state == _openssl.WANT_READ and len(got) < len(payload):
             assert select.select([pair.server], [], [], 10)[0]
     sender.join(10)
     assert bytes(got) == payload
@@ -149,22 +149,22 @@ def test_end_of_the_connection_is_closed(pair, how):
     while time.monotonic() < deadline:
         n = reader.read_into(memoryview(buf))
         got += buf[:n]
-        if reader.state == _tlsread.CLOSED:
+        if reader.state == _openssl.CLOSED:
             break
         select.select([pair.server], [], [], 1)
-    assert reader.state == _tlsread.CLOSED and bytes(got) == b"last"
+    assert reader.state == _openssl.CLOSED and bytes(got) == b"last"
 
 
 def test_refuses_objects_it_cannot_verify(pair):
     fd = pair.server.fileno()
     with pytest.raises(LookupError):                     # not its context
-        _tlsread.RecordReader(pair.native, ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER), fd)
+        _openssl.RecordReader(pair.native, ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER), fd)
     with pytest.raises(LookupError):                     # not its socket
-        _tlsread.RecordReader(pair.native, pair.native.context, pair.client.fileno())
+        _openssl.RecordReader(pair.native, pair.native.context, pair.client.fileno())
     with pytest.raises(LookupError):                     # too small to be an _ssl socket
-        _tlsread.RecordReader(b"", pair.native.context, fd)
+        _openssl.RecordReader(b"", pair.native.context, fd)
     with pytest.raises(LookupError):                     # another type
-        _tlsread.RecordReader(pair.context, pair.native.context, fd)
+        _openssl.RecordReader(pair.context, pair.native.context, fd)
 
     class Lookalike:                                     # the context where the layout has it
         __slots__ = ("weak", "pointer", "context")
@@ -172,4 +172,63 @@ def test_refuses_objects_it_cannot_verify(pair):
     fake = Lookalike()
     fake.weak, fake.pointer, fake.context = None, None, pair.native.context
     with pytest.raises(LookupError):
-        _tlsread.RecordReader(fake, pair.native.context, fd)
+        _openssl.RecordReader(fake, pair.native.context, fd)
+
+
+# ---------------------------------------------------------------------------
+# context settings Python's ssl cannot make
+# ---------------------------------------------------------------------------
+
+def _tls13_suites(ctx: ssl.SSLContext):
+    return [c["name"] for c in ctx.get_ciphers() if c["protocol"] == "TLSv1.3"]
+
+
+def test_tls13_ciphersuites_set_in_order():
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    assert "TLS_AES_128_CCM_SHA256" not in _tls13_suites(ctx)          # not by default
+    _openssl.set_tls13_ciphersuites(ctx, "TLS_AES_128_CCM_8_SHA256:TLS_AES_256_GCM_SHA384")
+    assert _tls13_suites(ctx) == ["TLS_AES_128_CCM_8_SHA256", "TLS_AES_256_GCM_SHA384"]
+    with pytest.raises(ValueError):
+        _openssl.set_tls13_ciphersuites(ctx, "NOT_A_SUITE")
+
+
+def test_groups_set_unknown_names_left_out(certs):
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(certs.server, certs.server_key)
+    assert _openssl.set_groups(ctx, ["P-384", "no-such-group", "P-521"]) == ("P-384", "P-521")
+    with pytest.raises(ValueError):
+        _openssl.set_groups(ctx, ["no-such-group"])
+    # what the server then accepts: a client with P-384 and not with P-256 only
+    for client_groups, accepted in (("secp384r1", True), ("prime256v1", False)):
+        a, b = socket.socketpair()
+        server = ctx.wrap_socket(a, server_side=True, do_handshake_on_connect=False)
+        client_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        client_ctx.load_verify_locations(certs.ca)
+        client_ctx.set_ecdh_curve(client_groups)
+        client = client_ctx.wrap_socket(b, server_hostname="localhost", do_handshake_on_connect=False)
+        result = {}
+
+        def client_side() -> None:
+            try:
+                client.do_handshake()
+                result["ok"] = True
+            except (ssl.SSLError, OSError):
+                result["ok"] = False
+
+        t = threading.Thread(target=client_side)
+        t.start()
+        try:
+            server.do_handshake()
+        except (ssl.SSLError, OSError):
+            pass
+        t.join(10)
+        server.close()
+        client.close()
+        assert result.get("ok") is accepted, client_groups
+
+
+def test_context_settings_refuse_what_they_cannot_verify():
+    with pytest.raises(LookupError):
+        _openssl.set_groups(object(), ["P-256"])
+    with pytest.raises(LookupError):
+        _openssl.set_tls13_ciphersuites(b"x" * 64, "TLS_AES_256_GCM_SHA384")
