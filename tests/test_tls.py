@@ -9,7 +9,6 @@ import socket
 import ssl
 import stat
 import subprocess
-import threading
 import time
 from pathlib import Path
 
