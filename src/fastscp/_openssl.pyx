@@ -34,7 +34,6 @@ from cpython.object cimport PyObject
 cdef extern from "<dlfcn.h>" nogil:
     void* dlopen(const char* filename, int flag)
     void* dlsym(void* handle, const char* symbol)
-    int dlclose(void* handle)
     int RTLD_NOW
     int RTLD_NOLOAD
 

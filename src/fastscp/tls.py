@@ -146,7 +146,6 @@ def _set_groups_and_tls13_suites(ctx: ssl.SSLContext, profile: Profile) -> None:
     `fastscp._openssl`; where that cannot be used, P-256 alone and
     OpenSSL's default TLS 1.3 suites (less than storescp offers, never
     more: +pm then lacks its two CCM suites)."""
-    ctx.set_ecdh_curve(FALLBACK_GROUP)
     try:
         if not _OPENSSL_BOUND:
             raise LookupError("OpenSSL's functions were not found through _ssl")
