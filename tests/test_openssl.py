@@ -29,6 +29,38 @@ def certs(tmp_path_factory) -> Certificates:
     return Certificates(tmp_path_factory.mktemp("certs"))
 
 
+def _client_context(certs: Certificates) -> ssl.SSLContext:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.load_verify_locations(certs.ca)
+    return ctx
+
+
+def handshake(server_ctx: ssl.SSLContext, client_ctx: ssl.SSLContext):
+    """(server end, client end, whether both completed) of a TLS handshake
+    over a socket pair, the client in a thread; both ends blocking."""
+    a, b = socket.socketpair()
+    server = server_ctx.wrap_socket(a, server_side=True, do_handshake_on_connect=False)
+    client = client_ctx.wrap_socket(b, server_hostname="localhost", do_handshake_on_connect=False)
+    done = {}
+
+    def client_side() -> None:
+        try:
+            client.do_handshake()
+            done["client"] = True
+        except (ssl.SSLError, OSError):
+            done["client"] = False
+
+    t = threading.Thread(target=client_side)
+    t.start()
+    try:
+        server.do_handshake()
+        done["server"] = True
+    except (ssl.SSLError, OSError):
+        done["server"] = False
+    t.join(10)
+    return server, client, done.get("server") is True and done.get("client") is True
+
+
 class Pair:
     """A TLS connection over a socket pair: `client` blocking, the server
     end non-blocking as fastscp's TLSConnection keeps it."""
@@ -36,22 +68,9 @@ class Pair:
     def __init__(self, certs: Certificates) -> None:
         server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         server_ctx.load_cert_chain(certs.server, certs.server_key)
-        client_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        client_ctx.load_verify_locations(certs.ca)
-        a, b = socket.socketpair()
         self.context = server_ctx
-        self.server = server_ctx.wrap_socket(a, server_side=True, do_handshake_on_connect=False)
-        client_done = threading.Event()
-
-        def client_handshake() -> None:
-            self.client = client_ctx.wrap_socket(b, server_hostname="localhost")
-            client_done.set()
-
-        t = threading.Thread(target=client_handshake)
-        t.start()
-        self.server.do_handshake()
-        t.join(10)
-        assert client_done.is_set()
+        self.server, self.client, ok = handshake(server_ctx, _client_context(certs))
+        assert ok
         self.server.setblocking(False)
         self.native = self.server._sslobj
 
@@ -200,31 +219,12 @@ def test_groups_set_unknown_names_left_out(certs):
         _openssl.set_groups(ctx, ["no-such-group"])
     # what the server then accepts: a client with P-384 and not with P-256 only
     for client_groups, accepted in (("secp384r1", True), ("prime256v1", False)):
-        a, b = socket.socketpair()
-        server = ctx.wrap_socket(a, server_side=True, do_handshake_on_connect=False)
-        client_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        client_ctx.load_verify_locations(certs.ca)
+        client_ctx = _client_context(certs)
         client_ctx.set_ecdh_curve(client_groups)
-        client = client_ctx.wrap_socket(b, server_hostname="localhost", do_handshake_on_connect=False)
-        result = {}
-
-        def client_side() -> None:
-            try:
-                client.do_handshake()
-                result["ok"] = True
-            except (ssl.SSLError, OSError):
-                result["ok"] = False
-
-        t = threading.Thread(target=client_side)
-        t.start()
-        try:
-            server.do_handshake()
-        except (ssl.SSLError, OSError):
-            pass
-        t.join(10)
+        server, client, ok = handshake(ctx, client_ctx)
         server.close()
         client.close()
-        assert result.get("ok") is accepted, client_groups
+        assert ok is accepted, client_groups
 
 
 def test_context_settings_refuse_what_they_cannot_verify():
