@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run the atheris fuzz targets one after the other, each for SECONDS.
 #
-#   bash fuzz/run.sh SECONDS [TARGET...]      TARGET: pdu pdv writer proxy tlsread (default: all)
+#   bash fuzz/run.sh SECONDS [TARGET...]      TARGET: pdu pdv writer proxy tlsread certinfo (default: all)
 #
 # Prints, per target, the executions libFuzzer reports
 # (stat::number_of_executed_units) and whether it crashed; exits 1 if any
@@ -19,13 +19,13 @@ set -u
 HERE="$(cd "$(dirname "$0")" && pwd)"
 REPO="$(dirname "$HERE")"
 if [ $# -lt 1 ] || ! [[ "$1" =~ ^[0-9]+$ ]]; then
-    echo "usage: bash fuzz/run.sh SECONDS [pdu|pdv|writer|proxy|tlsread ...]" >&2
+    echo "usage: bash fuzz/run.sh SECONDS [pdu|pdv|writer|proxy|tlsread|certinfo ...]" >&2
     exit 2
 fi
 SECONDS_EACH="$1"
 shift
 TARGETS=("$@")
-[ ${#TARGETS[@]} -eq 0 ] && TARGETS=(pdu pdv writer proxy tlsread)
+[ ${#TARGETS[@]} -eq 0 ] && TARGETS=(pdu pdv writer proxy tlsread certinfo)
 PY="${PYTHON:-$REPO/.venv-test/bin/python}"
 WORK="${FASTSCP_FUZZ_WORK:-/tmp/fastscp-fuzz-work}"
 
@@ -37,7 +37,7 @@ if [ -n "${FASTSCP_FUZZ_BUILD:-}" ]; then
           ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=0:allocator_may_return_null=1}")
 fi
 
-declare -A MAXLEN=([pdu]=16384 [pdv]=4096 [writer]=65536 [proxy]=4096 [tlsread]=4096)
+declare -A MAXLEN=([pdu]=16384 [pdv]=4096 [writer]=65536 [proxy]=4096 [tlsread]=4096 [certinfo]=4096)
 status=0
 for t in "${TARGETS[@]}"; do
     script="$HERE/fuzz_$t.py"
