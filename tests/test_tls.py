@@ -706,3 +706,56 @@ def test_groups_and_tls13_suites_of_the_context(certs, tmp_path, monkeypatch, ca
     else:
         assert "TLS_AES_128_CCM_SHA256" not in tls13 and "TLS_AES_256_GCM_SHA384" in tls13
         assert len(fallback) == 1
+
+
+def test_server_processes_never_load_cryptography(spawn, tmp_path, certs):
+    """The pool's parent has its key and certificates read in a child of its
+    own, and a worker reads the client's certificate with fastscp.certinfo:
+    no server process maps `cryptography` (~10 MB resident in each)."""
+    proc = spawn("fastscp", tmp_path, "-rc", *server_tls(certs))
+    r = run_storescu(proc.port, [CT_SMALL], ["-nh", *client_tls(certs)])
+    assert r.returncode == 0, r.stderr
+    pids = [proc.proc.pid] + [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()
+                              and _parent_of(int(p.name)) == proc.proc.pid]
+    maps = {pid: Path("/proc/%d/maps" % pid).read_text() for pid in pids}
+    proc.stop()
+    assert len(final_files(tmp_path)) == 1
+    assert len(maps) >= 2                    # the parent and at least one worker
+    assert all("_ssl." in text for text in maps.values())
+    assert not [pid for pid, text in maps.items() if "cryptography" in text]
+
+
+def _parent_of(pid: int) -> int:
+    try:
+        return int(Path("/proc/%d/stat" % pid).read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def test_plan_made_apart_is_the_plan_made_here(certs, tmp_path, monkeypatch):
+    """plan_context_apart (a child reads the files) answers what
+    plan_context answers: the plan, storescp's fatal lines, or a failure."""
+    import fastscp.tls
+    def config_with(password):
+        return ServerConfig(port=0, host="127.0.0.1", output_directory=str(tmp_path),
+                            tls_key_cert=(certs.server_key_encrypted, certs.server),
+                            tls_password=password, tls_ca_files=(certs.ca, "/nonexistent.pem"),
+                            tls_crl_files=(certs.crl,))
+    config, wrong = config_with(PASSWORD), config_with("wrong")
+    here = fastscp.tls.plan_context(config)
+    apart = fastscp.tls.plan_context_apart(config)
+    assert apart == here and type(apart) is fastscp.tls.ContextPlan
+    assert apart.ca_files == (certs.ca,) and apart.crl_files == (certs.crl,)
+    assert b"ENCRYPTED" not in apart.key_and_chain
+    with pytest.raises(TLSSetupError) as here_error:
+        fastscp.tls.plan_context(wrong)
+    with pytest.raises(TLSSetupError) as apart_error:
+        fastscp.tls.plan_context_apart(wrong)
+    assert apart_error.value.lines == here_error.value.lines
+    assert "000b:0004" in apart_error.value.lines[-1]
+
+    def broken(_config):
+        raise KeyError("no such thing")
+    monkeypatch.setattr(fastscp.tls, "plan_context", broken)
+    with pytest.raises(RuntimeError, match="KeyError.*no such thing"):
+        fastscp.tls.plan_context_apart(config)

@@ -407,12 +407,14 @@ def listen(config: ServerConfig) -> socket.socket:
     return sock
 
 
-def listen_with_tls(config: ServerConfig) -> Tuple[socket.socket, Optional["ServerTLS"]]:
+def listen_with_tls(config: ServerConfig, *, tls_apart: bool = False,
+                    ) -> Tuple[socket.socket, Optional["ServerTLS"]]:
     """The listening socket (non-blocking) and the TLS side, set up once the
-    port is bound, as storescp does; nothing is left open if either fails."""
+    port is bound, as storescp does; nothing is left open if either fails.
+    `tls_apart`: see `fastscp.tls.server_tls` (only without threads)."""
     sock = listen(config)
     try:
-        tls = tls_of(config)
+        tls = tls_of(config, apart=tls_apart)
     except BaseException:
         sock.close()
         raise
@@ -420,13 +422,13 @@ def listen_with_tls(config: ServerConfig) -> Tuple[socket.socket, Optional["Serv
     return sock, tls
 
 
-def tls_of(config: ServerConfig) -> Optional["ServerTLS"]:
+def tls_of(config: ServerConfig, *, apart: bool = False) -> Optional["ServerTLS"]:
     """The TLS side of a server of `config`, None for plain TCP (ssl and
     the key loading are imported only for TLS).  Raises TLSSetupError."""
     if config.tls_key_cert is None and config.tls_context is None:
         return None
     from fastscp.tls import server_tls
-    return server_tls(config)
+    return server_tls(config, apart=apart)
 
 
 def serve_association(conn: socket.socket, addr: "_Address", config: ServerConfig,

@@ -3,11 +3,14 @@ context built from a `ServerConfig` with storescp's start-up checks and log
 lines, and the handshake of each connection, run in that connection's own
 association thread within the ACSE timeout.
 
-The standard library's `ssl` does the TLS; `cryptography` reads keys and
-certificates first, so that storescp's order of failures (key, certificate,
-match) and its certificate policy can be reproduced, and so that DER files
-and encrypted keys reach `ssl` as unencrypted PEM in an anonymous memory
-file that never touches a disk.  Two settings of storescp have no `ssl`
+The standard library's `ssl` does the TLS.  At start-up `cryptography`
+reads keys and certificates first (`plan_context`), so that storescp's
+order of failures (key, certificate, match) and its certificate policy can
+be reproduced, and so that DER files and encrypted keys reach `ssl` as
+unencrypted PEM in an anonymous memory file that never touches a disk; the
+command line's multi-process servers do that in a short-lived child
+(`plan_context_apart`).  A peer's certificate is read by
+`fastscp.certinfo`, so server processes never load `cryptography`.  Two settings of storescp have no `ssl`
 API in Python 3.11, the key exchange groups and the TLS 1.3 suites: they
 are set through `fastscp._openssl`, and where that cannot be used they are
 approximated on the safe side (README, "DICOM over TLS"): P-256 alone, and
@@ -17,21 +20,20 @@ from __future__ import annotations
 
 import _ssl
 import contextlib
-import datetime
-import getpass
 import logging
 import os
+import marshal
 import select
 import socket
 import ssl
 import struct
 import sys
-import tempfile
 import time
 import warnings
-from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
 from fastscp import _openssl
+from fastscp.certinfo import CertInfo, Time, read_certificate
 from fastscp.config import (
     CRL_CHECK_CHAIN, CRL_CHECK_LEAF, PEER_CERT_IGNORE, PEER_CERT_REQUIRE, ServerConfig,
 )
@@ -90,20 +92,70 @@ _NAME_ATTRIBUTES = {
 # the server context
 # ---------------------------------------------------------------------------
 
-def server_tls(config: ServerConfig) -> Optional["ServerTLS"]:
+def server_tls(config: ServerConfig, *, apart: bool = False) -> Optional["ServerTLS"]:
     """The TLS side of a server, or None for plain TCP.  Raises
-    TLSSetupError (storescp's fatal lines) after logging its warnings."""
+    TLSSetupError (storescp's fatal lines) after logging its warnings.
+    `apart`: the files are checked in a child process (`plan_context_apart`)."""
     if config.tls_context is not None:
         return ServerTLS(config.tls_context, config)
     if config.tls_key_cert is None:
         return None
-    return ServerTLS(build_context(config), config)
+    plan = plan_context_apart(config) if apart else plan_context(config)
+    return ServerTLS(make_context(plan, config), config)
 
 
 def build_context(config: ServerConfig) -> ssl.SSLContext:
     """An `ssl.SSLContext` set up as storescp sets up its TLS layer, in its
     order, with its warnings and fatal errors."""
+    return make_context(plan_context(config), config)
+
+
+class ContextPlan(NamedTuple):
+    """What `plan_context` found in the files and options, checked and
+    logged: plain data, so that a short-lived process can work it out."""
+    #: +cf files (and +crl files) that load, in the order they are loaded
+    ca_files: Tuple[str, ...]
+    crl_files: Tuple[str, ...]
+    verify_flags: int
+    #: the unencrypted key and the certificate chain, PEM
+    key_and_chain: bytes
+    #: a DSA certificate: TLS 1.2 at most
+    dsa: bool
+    suites: Tuple[str, ...]
+    #: +dp's parameters (PEM), None for the built-in group
+    dh_params: Optional[bytes]
+
+
+def plan_context(config: ServerConfig) -> ContextPlan:
+    """storescp's checks of the TLS options and files, in its order, with
+    its warnings; TLSSetupError with its fatal lines."""
     assert config.tls_key_cert is not None
+    profile = BY_KEY[config.tls_profile]
+    _set_groups_and_tls13_suites(ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER), profile, log.debug)
+    ca_files, crl_files, verify_flags = _plan_trust(config)
+    key_file, cert_file = config.tls_key_cert
+    key = _load_key(key_file, config.tls_der, config.tls_password)
+    chain = _load_certificates(cert_file, config.tls_der)
+    from cryptography.hazmat.primitives import serialization as ser
+    own = read_certificate(chain[0].public_bytes(ser.Encoding.DER))
+    dsa = _check_own_certificate(own, cert_file, profile)
+    if key.public_key() != chain[0].public_key():
+        raise TLSSetupError("000b:0006 Private key '%s' and certificate '%s' do not match"
+                            % (key_file, cert_file))
+    pem = key.private_bytes(ser.Encoding.PEM, ser.PrivateFormat.PKCS8, ser.NoEncryption())
+    pem += b"".join(c.public_bytes(ser.Encoding.PEM) for c in chain)
+    try:
+        suites = negotiated_suites(profile, config.tls_ciphers)
+    except SuiteError as exc:
+        raise TLSSetupError(*exc.lines) from None
+    dh_params = None
+    if config.tls_dh_params is not None:
+        dh_params = _plan_dh_file(config.tls_dh_params, config.tls_der, profile)
+    return ContextPlan(ca_files, crl_files, verify_flags, pem, dsa, tuple(suites), dh_params)
+
+
+def make_context(plan: ContextPlan, config: ServerConfig) -> ssl.SSLContext:
+    """The context `plan` describes (logs nothing: `plan_context` did)."""
     profile = BY_KEY[config.tls_profile]
     if config.tls_seed_file is not None:
         _read_seed(config.tls_seed_file)
@@ -112,26 +164,23 @@ def build_context(config: ServerConfig) -> ssl.SSLContext:
     # the profile, not OpenSSL, decides what is weak
     ctx.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
     ctx.set_ciphers("ALL:@SECLEVEL=0")
-    _set_groups_and_tls13_suites(ctx, profile)
+    _set_groups_and_tls13_suites(ctx, profile, lambda *_: None)
     _load_dh_params(ctx, FFDHE2048)
-    _load_trust(ctx, config)
-    key_file, cert_file = config.tls_key_cert
-    key = _load_key(key_file, config.tls_der, config.tls_password)
-    chain = _load_certificates(cert_file, config.tls_der)
-    dsa = _check_own_certificate(chain[0], cert_file, profile)
-    if key.public_key() != chain[0].public_key():
-        raise TLSSetupError("000b:0006 Private key '%s' and certificate '%s' do not match"
-                            % (key_file, cert_file))
-    _use_key_and_chain(ctx, key, chain)
+    for path in plan.ca_files:
+        _add_verify_file(ctx, path, config.tls_der)
+    for path in reversed(config.tls_ca_dirs):
+        with contextlib.suppress(ssl.SSLError, OSError):   # read lazily: never checked
+            ctx.load_verify_locations(capath=path)
+    for path in plan.crl_files:
+        _add_verify_file(ctx, path, False)
+    ctx.verify_flags |= plan.verify_flags
+    with _memory_file(plan.key_and_chain) as path:
+        ctx.load_cert_chain(path)
     ctx.minimum_version = profile.minimum
-    ctx.maximum_version = ssl.TLSVersion.TLSv1_2 if dsa else profile.maximum
-    try:
-        suites = negotiated_suites(profile, config.tls_ciphers)
-    except SuiteError as exc:
-        raise TLSSetupError(*exc.lines) from None
-    ctx.set_ciphers(":".join(suites) + ":@SECLEVEL=0")
-    if config.tls_dh_params is not None:
-        _load_dh_file(ctx, config.tls_dh_params, config.tls_der, profile)
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_2 if plan.dsa else profile.maximum
+    ctx.set_ciphers(":".join(plan.suites) + ":@SECLEVEL=0")
+    if plan.dh_params is not None:
+        _load_dh_params(ctx, plan.dh_params)
     ctx.verify_mode = {PEER_CERT_REQUIRE: ssl.CERT_REQUIRED,
                        PEER_CERT_IGNORE: ssl.CERT_NONE}.get(config.tls_peer_cert,
                                                             ssl.CERT_OPTIONAL)
@@ -141,11 +190,60 @@ def build_context(config: ServerConfig) -> ssl.SSLContext:
     return ctx
 
 
-def _set_groups_and_tls13_suites(ctx: ssl.SSLContext, profile: Profile) -> None:
+def plan_context_apart(config: ServerConfig) -> ContextPlan:
+    """`plan_context` run in a short-lived child process, which logs what it
+    logs and prompts for a password as it would here: the caller never
+    imports `cryptography` (its extension and objects cost each server
+    process ~10 MB).  Only for a process without threads (a fork copies
+    none of them but all their locks)."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        code = 0
+        try:
+            os.close(read_end)
+            try:
+                reply: Tuple[str, Any] = ("plan", tuple(plan_context(config)))
+            except TLSSetupError as exc:
+                reply = ("fatal", tuple(exc.lines))
+            except BaseException as exc:    # reported by the parent, not lost
+                reply = ("failed", "%s: %s" % (type(exc).__name__, exc))
+            data = marshal.dumps(reply)     # plain data: no pickle to import
+            with os.fdopen(write_end, "wb") as pipe:
+                pipe.write(data)
+        except BaseException:
+            code = 1
+        finally:
+            for handler in logging.getLogger().handlers + log.handlers:
+                with contextlib.suppress(Exception):
+                    handler.flush()
+            for stream in (sys.stdout, sys.stderr):
+                with contextlib.suppress(Exception):
+                    stream.flush()
+            os._exit(code)
+    os.close(write_end)
+    try:
+        with os.fdopen(read_end, "rb") as pipe:
+            data = pipe.read()
+    finally:
+        os.waitpid(pid, 0)
+    try:
+        kind, value = marshal.loads(data)
+    except Exception:
+        raise RuntimeError("the TLS set-up process ended without an answer") from None
+    if kind == "fatal":
+        raise TLSSetupError(*value)
+    if kind != "plan":
+        raise RuntimeError("the TLS set-up process failed: %s" % (value,))
+    return ContextPlan(*value)
+
+
+def _set_groups_and_tls13_suites(ctx: ssl.SSLContext, profile: Profile,
+                                 say: Callable[..., None]) -> None:
     """storescp's groups and the profile's TLS 1.3 suites, through
     `fastscp._openssl`; where that cannot be used, P-256 alone and
     OpenSSL's default TLS 1.3 suites (less than storescp offers, never
-    more: +pm then lacks its two CCM suites)."""
+    more: +pm then lacks its two CCM suites), which `say` is told."""
     try:
         if not _OPENSSL_BOUND:
             raise LookupError("OpenSSL's functions were not found through _ssl")
@@ -154,7 +252,7 @@ def _set_groups_and_tls13_suites(ctx: ssl.SSLContext, profile: Profile) -> None:
             _openssl.set_tls13_ciphersuites(ctx, ":".join(profile.tls13_suites))
     except (LookupError, ValueError) as exc:
         ctx.set_ecdh_curve(FALLBACK_GROUP)
-        log.debug("TLS key exchange group P-256 alone, TLS 1.3 suites OpenSSL's defaults "
+        say("TLS key exchange group P-256 alone, TLS 1.3 suites OpenSSL's defaults "
                   "(storescp's cannot be set here: %s)", exc)
 
 
@@ -173,25 +271,29 @@ def _read_file(path: str, fatal: str) -> bytes:
         raise TLSSetupError(fatal) from None
 
 
-def _load_trust(ctx: ssl.SSLContext, config: ServerConfig) -> None:
-    """+cf, +cd, +crl (storescp: each last given first) and the CRL mode."""
+def _plan_trust(config: ServerConfig) -> Tuple[Tuple[str, ...], Tuple[str, ...], int]:
+    """+cf and +crl (storescp: each last given first; those that do not
+    load are warned about and left out) and the CRL mode's verify flags."""
+    trial = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ca_files = []
     for path in reversed(config.tls_ca_files):
-        if not _add_verify_file(ctx, path, config.tls_der):
+        if _add_verify_file(trial, path, config.tls_der):
+            ca_files.append(path)
+        else:
             log.warning("unable to load certificate file '%s', ignoring", path)
-    for path in reversed(config.tls_ca_dirs):
-        with contextlib.suppress(ssl.SSLError, OSError):   # read lazily: never checked
-            ctx.load_verify_locations(capath=path)
-    crls = 0
+    crl_files = []
     for path in reversed(config.tls_crl_files):
         # a DER CRL never loads in storescp (it reads DER files as certificates)
-        if not config.tls_der and _add_verify_file(ctx, path, False):
-            crls += 1
+        if not config.tls_der and _add_verify_file(trial, path, False):
+            crl_files.append(path)
         else:
             log.warning("unable to load CRL file '%s', ignoring", path)
+    flags = 0
     if config.tls_crl_check == CRL_CHECK_CHAIN:
-        ctx.verify_flags |= ssl.VERIFY_CRL_CHECK_CHAIN
-    elif config.tls_crl_check == CRL_CHECK_LEAF or crls:
-        ctx.verify_flags |= ssl.VERIFY_CRL_CHECK_LEAF
+        flags = ssl.VERIFY_CRL_CHECK_CHAIN
+    elif config.tls_crl_check == CRL_CHECK_LEAF or crl_files:
+        flags = ssl.VERIFY_CRL_CHECK_LEAF
+    return tuple(ca_files), tuple(crl_files), int(flags)
 
 
 def _add_verify_file(ctx: ssl.SSLContext, path: str, der: bool) -> bool:
@@ -249,6 +351,7 @@ def _ask_password() -> Optional[str]:
         sys.stderr.flush()
         line = sys.stdin.readline()
         return line[:-1] if line.endswith("\n") else None
+    import getpass
     try:
         return getpass.getpass(PASSWORD_PROMPT)
     except EOFError:
@@ -269,36 +372,22 @@ def _load_certificates(path: str, der: bool) -> List[Any]:
     return chain
 
 
-def _signature(cert: Any) -> Tuple[str, bool]:
+def _signature(cert: CertInfo) -> Tuple[str, bool]:
     """(the name storescp prints, SHA-2/3 based) of a certificate's signature."""
-    oid = cert.signature_algorithm_oid.dotted_string
-    try:
-        algorithm = cert.signature_hash_algorithm
-    except Exception:              # EdDSA and unknown algorithms have none
-        algorithm = None
-    name = algorithm.name if algorithm is not None else ""
+    oid, name = cert.signature_oid, cert.signature_hash or ""
     if name in _WEAK_HASHES:
         return name.upper(), False
     strong = oid not in _SIGNATURE_NAMES and name.startswith(("sha224", "sha256", "sha384",
                                                                "sha512", "sha3"))
-    return _SIGNATURE_NAMES.get(oid, cert.signature_algorithm_oid._name), strong
+    return _SIGNATURE_NAMES.get(oid, oid), strong
 
 
-def _key_kind(key: Any) -> Tuple[str, int]:
-    from cryptography.hazmat.primitives.asymmetric import dsa, ec, rsa
-    for cls, kind in ((rsa.RSAPublicKey, "RSA"), (ec.EllipticCurvePublicKey, "ECDSA"),
-                      (dsa.DSAPublicKey, "DSA")):
-        if isinstance(key, cls):
-            return kind, int(key.key_size)
-    return "unknown", 0
-
-
-def _check_own_certificate(cert: Any, path: str, profile: Profile) -> bool:
+def _check_own_certificate(cert: CertInfo, path: str, profile: Profile) -> bool:
     """storescp 3.6.9's checks of its own certificate (§3.1); True for a DSA
     key (which rules out TLS 1.3)."""
     fatal = "000b:0005 Unable to load certificate from '%s'" % path
     strict = profile.rfc8996
-    kind, bits = _key_kind(cert.public_key())
+    kind, bits = cert.key_kind, cert.key_bits
     tail = "but the key in certificate file '%s' is only %d bits." % (path, bits)
     if kind == "RSA" and bits < 2048:
         if strict:
@@ -346,6 +435,7 @@ def _memory_file(data: bytes) -> Iterator[str]:
         finally:
             os.close(fd)
         return
+    import tempfile
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "tls.pem")
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -357,22 +447,15 @@ def _memory_file(data: bytes) -> Iterator[str]:
             os.unlink(path)
 
 
-def _use_key_and_chain(ctx: ssl.SSLContext, key: Any, chain: Sequence[Any]) -> None:
-    from cryptography.hazmat.primitives import serialization as ser
-    pem = key.private_bytes(ser.Encoding.PEM, ser.PrivateFormat.PKCS8, ser.NoEncryption())
-    pem += b"".join(c.public_bytes(ser.Encoding.PEM) for c in chain)
-    with _memory_file(pem) as path:
-        ctx.load_cert_chain(path)
-
-
 def _load_dh_params(ctx: ssl.SSLContext, pem: bytes) -> None:
     with _memory_file(pem) as path:
         ctx.load_dh_params(path)
 
 
-def _load_dh_file(ctx: ssl.SSLContext, path: str, der: bool, profile: Profile) -> None:
-    """+dp: replaces the built-in group; one below 2048 bits is warned
-    about, and refused under +pz."""
+def _plan_dh_file(path: str, der: bool, profile: Profile) -> Optional[bytes]:
+    """+dp: its parameters (PEM) to replace the built-in group, None if
+    they do not load; one below 2048 bits is warned about, and refused
+    under +pz."""
     from cryptography.hazmat.primitives import serialization as ser
     with warnings.catch_warnings():     # cryptography deprecates finite-field DH
         warnings.simplefilter("ignore")
@@ -386,15 +469,15 @@ def _load_dh_file(ctx: ssl.SSLContext, path: str, der: bool, profile: Profile) -
             raise ValueError(path)
     except (OSError, ValueError):
         log.warning(unloadable)
-        return
+        return None
     bits = params.parameter_numbers().p.bit_length()
     if bits < 2048:
         log.warning("Key length of Diffie-Hellman parameter file too short: RFC 9325 recommends "
                     "at least 2048 bits, but the key in file '%s' is only %d bits.", path, bits)
         if profile.key == "bcp195-ex":
             log.warning(unloadable)
-            return
-    _load_dh_params(ctx, params.parameter_bytes(ser.Encoding.PEM, ser.ParameterFormat.PKCS3))
+            return None
+    return params.parameter_bytes(ser.Encoding.PEM, ser.ParameterFormat.PKCS3)
 
 
 def _sni_check(expected: str) -> Callable[[Any, Optional[str], ssl.SSLContext],
@@ -488,14 +571,17 @@ class ServerTLS:
     def _peer_acceptable(self, der: bytes) -> bool:
         """storescp 3.6.9's policy for the peer's certificate (§3.4; Python
         3.11 shows only the leaf of the verified chain)."""
-        from cryptography import x509
-        cert = x509.load_der_x509_certificate(der)
+        try:
+            cert = read_certificate(der)
+        except ValueError as exc:
+            log.error("Peer certificate cannot be read (%s). Refusing TLS connection.", exc)
+            return False
         name, strong = _signature(cert)
         if name in ("MD2", "MD4", "MD5"):
             log.error("Weak certificate hash key: peer provided certificate with '%s'. "
                       "Refusing TLS connection.", name)
             return False
-        kind, bits = _key_kind(cert.public_key())
+        kind, bits = cert.key_kind, cert.key_bits
         least = {"RSA": 2048, "ECDSA": 256 if self.strict_peer else 224}.get(kind, 0)
         if bits < least:
             if self.strict_peer:
@@ -516,13 +602,17 @@ class ServerTLS:
         return True
 
 
-def _x509_name(name: Any) -> str:
-    return "".join("/%s=%s" % (_NAME_ATTRIBUTES.get(a.oid.dotted_string, a.oid.dotted_string),
-                               a.value) for a in name)
+def _x509_name(name: Sequence[Tuple[str, str]]) -> str:
+    return "".join("/%s=%s" % (_NAME_ATTRIBUTES.get(oid, oid), value) for oid, value in name)
 
 
-def _asn1_time(when: datetime.datetime) -> str:
-    return "%s %2d %s GMT" % (when.strftime("%b"), when.day, when.strftime("%H:%M:%S %Y"))
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def _asn1_time(when: Time) -> str:
+    """OpenSSL's form of a time: ``Dec  2 20:50:00 2026 GMT``."""
+    year, month, day, hour, minute, second = when
+    return "%s %2d %02d:%02d:%02d %d GMT" % (_MONTHS[month - 1], day, hour, minute, second, year)
 
 
 def _log_details(tls: ssl.SSLSocket, der: Optional[bytes]) -> None:
@@ -534,20 +624,22 @@ def _log_details(tls: ssl.SSLSocket, der: Optional[bytes]) -> None:
              "Transport connection: TLS over TCP/IP",
              "  Protocol    : %s" % tls.version(),
              "  Ciphersuite : %s, encryption: %s bits" % (cipher[0], cipher[2]) if cipher else ""]
+    cert = None
     if der:
-        from cryptography import x509
-        cert = x509.load_der_x509_certificate(der)
-        serial = cert.serial_number if cert.serial_number < 2 ** 63 else -1
-        kind, bits = _key_kind(cert.public_key())
-        before = getattr(cert, "not_valid_before_utc", None) or cert.not_valid_before
-        after = getattr(cert, "not_valid_after_utc", None) or cert.not_valid_after
+        with contextlib.suppress(ValueError):      # refused after this block
+            cert = read_certificate(der)
+    if cert is not None:
+        serial = cert.serial if cert.serial < 2 ** 63 else -1
+        kind = "unknown" if cert.key_kind == "ECDSA" else cert.key_kind
         lines += ["Peer X.509v3 Certificate",
                   "  Subject     : %s" % _x509_name(cert.subject),
                   "  Issued by   : %s" % _x509_name(cert.issuer),
                   "  Serial no.  : %d" % serial,
-                  "  Validity    : not before %s, not after %s" % (_asn1_time(before),
-                                                                    _asn1_time(after)),
-                  "  Public key  : %s, %d bits" % ("unknown" if kind == "ECDSA" else kind, bits)]
+                  "  Validity    : not before %s, not after %s" % (_asn1_time(cert.not_before),
+                                                                    _asn1_time(cert.not_after)),
+                  "  Public key  : %s, %d bits" % (kind, cert.key_bits)]
+    elif der:
+        lines.append("Peer X.509v3 Certificate (cannot be read)")
     else:
         lines.append("Peer did not provide a certificate or certificate verification is "
                      "disabled.")
