@@ -24,9 +24,8 @@ from __future__ import annotations
 
 import os
 import struct
-import tempfile
 import zlib
-from typing import Any, Optional
+from typing import Any, BinaryIO, Optional
 
 from fastscp._sink import CallbackSink
 from fastscp._writer import DatasetWriter, WriteResult
@@ -112,7 +111,7 @@ class DeflatedWriter(CallbackSink):
             raise ValueError("DeflatedWriter: neither %s nor %s is deflated" % (transfer_syntax, out_ts))
         self.fd = fd
         self.level = compression_level
-        self._plain = tempfile.TemporaryFile(dir=temp_dir) if self.deflating else None
+        self._plain = _temporary_file(temp_dir) if self.deflating else None
         try:
             # when deflating, the meta names the deflated syntax already, so
             # that +p pads the file as it will be (meta + uncompressed data
@@ -194,3 +193,10 @@ class DeflatedWriter(CallbackSink):
             n = os.write(self.fd, view)
             view = view[n:]
         return len(data)
+
+
+def _temporary_file(temp_dir: Optional[str]) -> BinaryIO:
+    """An unnamed temporary file in `temp_dir` (tempfile is imported here:
+    it brings shutil, random, bz2 and lzma into every server process)."""
+    import tempfile
+    return tempfile.TemporaryFile(dir=temp_dir)
