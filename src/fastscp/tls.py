@@ -10,19 +10,20 @@ be reproduced, and so that DER files and encrypted keys reach `ssl` as
 unencrypted PEM in an anonymous memory file that never touches a disk; the
 command line's multi-process servers do that in a short-lived child
 (`plan_context_apart`).  A peer's certificate is read by
-`fastscp.certinfo`, so server processes never load `cryptography`.  Two settings of storescp have no `ssl`
-API in Python 3.11, the key exchange groups and the TLS 1.3 suites: they
-are set through `fastscp._openssl`, and where that cannot be used they are
-approximated on the safe side (README, "DICOM over TLS"): P-256 alone, and
-``+pm`` without its two TLS 1.3 CCM suites.
+`fastscp.certinfo`, so server processes never load `cryptography`.  Two
+settings of storescp have no `ssl` API in Python 3.11, the key exchange
+groups and the TLS 1.3 suites: they are set through `fastscp._openssl`,
+and where that cannot be used they are approximated on the safe side
+(README, "DICOM over TLS"): P-256 alone, and ``+pm`` without its two TLS
+1.3 CCM suites.
 """
 from __future__ import annotations
 
 import _ssl
 import contextlib
 import logging
-import os
 import marshal
+import os
 import select
 import socket
 import ssl
@@ -253,7 +254,7 @@ def _set_groups_and_tls13_suites(ctx: ssl.SSLContext, profile: Profile,
     except (LookupError, ValueError) as exc:
         ctx.set_ecdh_curve(FALLBACK_GROUP)
         say("TLS key exchange group P-256 alone, TLS 1.3 suites OpenSSL's defaults "
-                  "(storescp's cannot be set here: %s)", exc)
+            "(storescp's cannot be set here: %s)", exc)
 
 
 def _openssl_error(code: str, reason: str) -> None:
