@@ -734,7 +734,8 @@ def _parent_of(pid: int) -> int:
 
 def test_plan_made_apart_is_the_plan_made_here(certs, tmp_path, monkeypatch):
     """plan_context_apart (a child reads the files) answers what
-    plan_context answers: the plan, storescp's fatal lines, or a failure."""
+    plan_context answers: the plan or storescp's fatal lines; a child that
+    fails or dies is a start-up error, not a traceback."""
     import fastscp.tls
     def config_with(password):
         return ServerConfig(port=0, host="127.0.0.1", output_directory=str(tmp_path),
@@ -757,5 +758,11 @@ def test_plan_made_apart_is_the_plan_made_here(certs, tmp_path, monkeypatch):
     def broken(_config):
         raise KeyError("no such thing")
     monkeypatch.setattr(fastscp.tls, "plan_context", broken)
-    with pytest.raises(RuntimeError, match="KeyError.*no such thing"):
+    with pytest.raises(TLSSetupError, match="failed .KeyError: 'no such thing'.$"):
+        fastscp.tls.plan_context_apart(config)
+
+    def killed(_config):
+        os.kill(os.getpid(), 9)
+    monkeypatch.setattr(fastscp.tls, "plan_context", killed)
+    with pytest.raises(TLSSetupError, match="ended without an answer"):
         fastscp.tls.plan_context_apart(config)

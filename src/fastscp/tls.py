@@ -231,11 +231,12 @@ def plan_context_apart(config: ServerConfig) -> ContextPlan:
     try:
         kind, value = marshal.loads(data)
     except Exception:
-        raise RuntimeError("the TLS set-up process ended without an answer") from None
+        kind, value = "failed", "it ended without an answer"
     if kind == "fatal":
         raise TLSSetupError(*value)
     if kind != "plan":
-        raise RuntimeError("the TLS set-up process failed: %s" % (value,))
+        raise TLSSetupError("cannot set up TLS: the process reading the keys and certificates "
+                            "failed (%s)" % (value,))
     return ContextPlan(*value)
 
 
