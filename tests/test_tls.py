@@ -766,3 +766,29 @@ def test_plan_made_apart_is_the_plan_made_here(certs, tmp_path, monkeypatch):
     monkeypatch.setattr(fastscp.tls, "plan_context", killed)
     with pytest.raises(TLSSetupError, match="ended without an answer"):
         fastscp.tls.plan_context_apart(config)
+
+
+def test_buffered_log_lines_are_written_once_by_every_process(spawn, tmp_path, certs):
+    """An appender that buffers (ImmediateFlush=false): the parent's lines
+    are not written again by the child that reads the keys or by a worker
+    (both are forked), and what those children log is not lost when they
+    leave with os._exit."""
+    log_file = tmp_path / "app.log"
+    config = tmp_path / "log.cfg"
+    config.write_text("log4cplus.rootLogger = DEBUG, appfile\n"
+                      "log4cplus.appender.appfile = log4cplus::FileAppender\n"
+                      "log4cplus.appender.appfile.File = %s\n"
+                      "log4cplus.appender.appfile.ImmediateFlush = false\n"
+                      "log4cplus.appender.appfile.layout = log4cplus::PatternLayout\n"
+                      "log4cplus.appender.appfile.layout.ConversionPattern = %%-5p|%%m%%n\n"
+                      % log_file)
+    out = tmp_path / "out"
+    out.mkdir()
+    proc = spawn("fastscp", out, "-lc", config, *server_tls(certs, "+cf", "/nonexistent.pem"))
+    r = run_storescu(proc.port, [CT_SMALL], ["-nh", *client_tls(certs)])
+    assert r.returncode == 0, r.stderr
+    proc.stop()
+    lines = log_file.read_text().splitlines()
+    assert sum("fastscp v" in line for line in lines) == 1, lines[:8]
+    assert lines.count("WARN |unable to load certificate file '/nonexistent.pem', ignoring") == 1
+    assert "INFO |Association Release" in lines

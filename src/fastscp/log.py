@@ -118,6 +118,25 @@ def parse_level(level: str) -> int:
                          % (level, ", ".join(LEVELS))) from None
 
 
+def flush_output() -> None:
+    """Flush every logging handler (an appender may buffer: ImmediateFlush
+    false) and stdout/stderr.  Before a fork, or a child writes the parent's
+    buffered lines again; before a child leaves with os._exit, or its own
+    are lost."""
+    loggers = [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]
+    handlers = {h for logger in loggers if isinstance(logger, logging.Logger) for h in logger.handlers}
+    for handler in handlers:
+        try:
+            handler.flush()
+        except Exception:
+            pass
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError, AttributeError):
+            pass
+
+
 def remove_handlers(logger: logging.Logger) -> None:
     """Take off and close the handlers fastscp installed on ``logger``
     (others, e.g. a test framework's, stay)."""

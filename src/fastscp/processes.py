@@ -31,7 +31,6 @@ import select
 import signal
 import socket
 import struct
-import sys
 import time
 from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Tuple, Union
 
@@ -40,7 +39,7 @@ from fastscp.association import Association
 from fastscp.balancer import Balancers, read_header
 from fastscp.config import PROCESS_FORK, PROCESS_SINGLE, ServerConfig
 from fastscp.hostnames import Lookup, lookup_now
-from fastscp.log import APP_LOGGER
+from fastscp.log import APP_LOGGER, flush_output
 from fastscp.negotiation import Negotiator
 from fastscp.server import (
     BACKOFF_MIN, RESOURCE_ERRNOS, RateLimitedLog, Server, listen_with_tls, serve_association,
@@ -201,11 +200,7 @@ class AssociationProcess:
 def _exit(code: int) -> None:
     """Leave a child process without running the parent's clean-up (atexit,
     its sockets' shutdown), after flushing what it logged or printed."""
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (OSError, ValueError):
-            pass
+    flush_output()
     os._exit(code)
 
 
@@ -308,6 +303,7 @@ class _Parent(MonitoredListener):
         # of the collector's reach, they are not copied into each child by
         # its collections' writes (copy-on-write)
         gc.freeze()
+        flush_output()
         try:
             pid = os.fork()
         except OSError as exc:

@@ -39,6 +39,7 @@ from fastscp.config import (
     CRL_CHECK_CHAIN, CRL_CHECK_LEAF, PEER_CERT_IGNORE, PEER_CERT_REQUIRE, ServerConfig,
 )
 from fastscp.errors import TLSSetupError
+from fastscp.log import flush_output
 from fastscp.tls_suites import BY_KEY, Profile, SuiteError, negotiated_suites
 
 log = logging.getLogger("fastscp")
@@ -198,6 +199,7 @@ def plan_context_apart(config: ServerConfig) -> ContextPlan:
     process ~10 MB).  Only for a process without threads (a fork copies
     none of them but all their locks)."""
     read_end, write_end = os.pipe()
+    flush_output()
     pid = os.fork()
     if pid == 0:
         code = 0
@@ -215,12 +217,7 @@ def plan_context_apart(config: ServerConfig) -> ContextPlan:
         except BaseException:
             code = 1
         finally:
-            for handler in logging.getLogger().handlers + log.handlers:
-                with contextlib.suppress(Exception):
-                    handler.flush()
-            for stream in (sys.stdout, sys.stderr):
-                with contextlib.suppress(Exception):
-                    stream.flush()
+            flush_output()
             os._exit(code)
     os.close(write_end)
     try:
