@@ -112,8 +112,6 @@ def _element(data: bytes, pos: int, tag: Optional[int] = None,
     found, length = data[pos], data[pos + 1]
     if found & 0x1F == 0x1F:
         raise ValueError("multi-byte tags are not used in certificates")
-    if tag is not None and found != tag:
-        raise ValueError("tag %#x where %#x was expected" % (found, tag))
     pos += 2
     if length & 0x80:
         count = length & 0x7F
@@ -123,7 +121,8 @@ def _element(data: bytes, pos: int, tag: Optional[int] = None,
         pos += count
     if pos + length > end:
         raise ValueError("truncated")
-    return (found, pos, pos + length), pos + length
+    element = (found, pos, pos + length)
+    return (element if tag is None else _expect(element, tag)), pos + length
 
 
 def _children(data: bytes, element: _Element) -> List[_Element]:
